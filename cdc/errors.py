@@ -31,3 +31,7 @@ class PositionUnavailable(CdcError):
 
 class SnapshotFailed(CdcError):
     """A snapshot could not be taken consistently with the stream."""
+
+
+class TableNotFound(CdcError):
+    """A watched table name does not exist on the server."""

@@ -135,6 +135,7 @@ class PrivateServer:
         """Start the server and wait until root can log in."""
         fresh = not (self.data_dir.exists() and any(self.data_dir.iterdir()))
         self.install()
+        self._refuse_running_server()
         log = self.error_log.open("ab")
         self.process = subprocess.Popen(
             [
@@ -193,6 +194,23 @@ class PrivateServer:
             "innodb_buffer_pool_size = 64M\n"
             "innodb_log_file_size = 48M\n",
             encoding="utf-8",
+        )
+
+    def _refuse_running_server(self) -> None:
+        pid_file = self.base_dir / "mysqld.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        raise PrivateServerError(
+            f"A server with pid {pid} already uses {self.data_dir}. Stop it "
+            f"(kill {pid}) or choose another data folder."
         )
 
     def _drop_remote_root(self) -> None:

@@ -1,0 +1,54 @@
+"""The change event: one row change of one table, with its place in the binlog."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from cdc.position import EventId
+
+Row = dict[str, Any]
+
+
+class Operation(str, enum.Enum):
+    """The kind of row change."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One row change, with JSON-ready before and after images.
+
+    `key` holds the primary key columns of the changed row (of the after image
+    for inserts and updates, of the before image for deletes). `txn_last` is
+    true for the last change of its transaction.
+    """
+
+    id: EventId
+    op: Operation
+    db: str
+    table: str
+    key: Row
+    before: Row | None
+    after: Row | None
+    ts_ms: int
+    server_id: int
+    file_name: str
+    end_offset: int
+    txn_id: str
+    txn_last: bool
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.db}.{self.table}"
+
+    def with_last(self, txn_last: bool) -> ChangeEvent:
+        """Return a copy with the transaction-end flag set."""
+        return ChangeEvent(
+            self.id, self.op, self.db, self.table, self.key, self.before, self.after,
+            self.ts_ms, self.server_id, self.file_name, self.end_offset, self.txn_id, txn_last,
+        )

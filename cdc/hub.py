@@ -1,0 +1,225 @@
+"""Fan-out: deliver each change event to every subscriber, and keep recent ones for resumes.
+
+The hub lives on one asyncio event loop and must only be called from it. It
+keeps a bounded buffer of recent change events, so that a client that
+reconnects with the id of the last event it saw gets exactly the events after
+it, and it tracks how far the reader has read, so that a snapshot can wait
+until the stream has caught up with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from cdc.events import ChangeEvent
+from cdc.position import BinlogPosition, EventId
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for clients that is not a row change: `status` or `reset`."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Item = Union[ChangeEvent, Notice]
+EventFilter = Callable[[ChangeEvent], bool]
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Buffer and queue sizes of the hub."""
+
+    # Recent change events kept for resuming clients and for snapshots.
+    buffer_events: int = 10_000
+    # Items one subscriber may have waiting before it is dropped as too slow.
+    max_pending: int = 10_000
+
+
+class ResumeUnavailable(Exception):
+    """The id is older than the buffer or newer than anything read; `reason` says which."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's place in the stream: a bounded queue of items to send."""
+
+    number: int
+    accepts: EventFilter
+    max_pending: int
+    pending: collections.deque[Item] = field(default_factory=collections.deque)
+    closed_reason: str | None = None
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, item: Item) -> bool:
+        """Queue an item; return False when the subscriber is too far behind."""
+        if isinstance(item, ChangeEvent) and not self.accepts(item):
+            return True
+        if len(self.pending) >= self.max_pending:
+            return False
+        self.pending.append(item)
+        self._ready.set()
+        return True
+
+    def close(self, reason: str) -> None:
+        """Stop the subscription; the next `next_batch` returns what is left, then nothing."""
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        self._ready.set()
+
+    async def next_batch(self) -> list[Item]:
+        """Wait for items and return every pending one; return [] once closed and drained."""
+        while not self.pending:
+            if self.closed_reason is not None:
+                return []
+            self._ready.clear()
+            await self._ready.wait()
+        batch = list(self.pending)
+        self.pending.clear()
+        return batch
+
+
+class ChangeHub:
+    """Buffer of recent change events and the set of live subscribers."""
+
+    def __init__(self, start: BinlogPosition, settings: HubSettings | None = None) -> None:
+        self.settings = settings or HubSettings()
+        self.position = start
+        self._buffer: collections.deque[ChangeEvent] = collections.deque()
+        # The buffer holds every change event with an id above the horizon.
+        self._horizon = EventId.boundary(start)
+        self._subscribers: set[Subscription] = set()
+        self._numbers = itertools.count(1)
+        self._waiters: list[tuple[BinlogPosition, asyncio.Future[None]]] = []
+        self.reader_status: dict[str, Any] = {"state": "starting", "message": "Starting the reader"}
+
+    @property
+    def last_id(self) -> EventId:
+        """Return the id that sorts after every change read so far."""
+        return EventId.boundary(self.position)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
+        """Add one committed transaction's events and deliver them to every subscriber."""
+        for event in events:
+            self._append(event)
+            self._deliver(event)
+        self.advance(end)
+
+    def advance(self, position: BinlogPosition) -> None:
+        """Note reader progress and wake snapshots waiting for it."""
+        if position > self.position:
+            self.position = position
+        still_waiting = []
+        for target, future in self._waiters:
+            if target <= self.position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                still_waiting.append((target, future))
+        self._waiters = still_waiting
+
+    def set_reader_status(self, state: str, message: str) -> None:
+        """Record the reader's state and tell every subscriber when it changes."""
+        if self.reader_status.get("state") == state:
+            return
+        self.reader_status = {"state": state, "message": message}
+        self._deliver(Notice("status", dict(self.reader_status)))
+
+    async def wait_for_position(self, position: BinlogPosition, timeout_s: float) -> None:
+        """Wait until the reader has read everything before position."""
+        if position <= self.position:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((position, future))
+        await asyncio.wait_for(future, timeout_s)
+
+    def subscribe(self, after: EventId | None, accepts: EventFilter) -> Subscription:
+        """Register a subscriber that gets every accepted event after the given id.
+
+        Raises ResumeUnavailable when the buffer no longer reaches back to `after`
+        or when `after` lies beyond what the reader has read.
+        """
+        subscription = Subscription(next(self._numbers), accepts, self.settings.max_pending)
+        if after is not None:
+            for event in self.events_after(after):
+                subscription.offer(event)
+        self._subscribers.add(subscription)
+        logger.info(
+            "subscriber joined subscriber=%s after=%s subscribers=%s",
+            subscription.number, after, len(self._subscribers),
+        )
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Remove a subscriber; a no-op when it is already gone."""
+        if subscription in self._subscribers:
+            self._subscribers.discard(subscription)
+            logger.info(
+                "subscriber left subscriber=%s reason=%s subscribers=%s",
+                subscription.number, subscription.closed_reason or "disconnected",
+                len(self._subscribers),
+            )
+
+    @property
+    def horizon(self) -> EventId:
+        """Return the id above which the buffer holds every change event."""
+        return self._horizon
+
+    def events_after(self, after: EventId) -> list[ChangeEvent]:
+        """Return buffered events with ids above `after`, or raise ResumeUnavailable."""
+        if after < self._horizon:
+            raise ResumeUnavailable(
+                "expired",
+                f"Event id {after} is older than the oldest change this server still "
+                "buffers; reload the snapshot.",
+            )
+        if after.position > self.position:
+            raise ResumeUnavailable(
+                "unknown",
+                f"Event id {after} lies beyond the binlog position {self.position} "
+                "read so far, so it was not issued by this server; reload the snapshot.",
+            )
+        return [event for event in self._buffer if event.id > after]
+
+    def close_all(self, reason: str) -> None:
+        """Close every subscription, for shutdown."""
+        for subscription in list(self._subscribers):
+            subscription.close(reason)
+
+    def _append(self, event: ChangeEvent) -> None:
+        self._buffer.append(event)
+        while len(self._buffer) > self.settings.buffer_events:
+            dropped = self._buffer.popleft()
+            self._horizon = dropped.id
+
+    def _deliver(self, item: Item) -> None:
+        for subscription in list(self._subscribers):
+            if subscription.closed_reason is not None:
+                continue
+            if not subscription.offer(item):
+                logger.warning(
+                    "slow subscriber dropped subscriber=%s pending=%s",
+                    subscription.number, len(subscription.pending),
+                )
+                subscription.close(
+                    f"too slow: {len(subscription.pending)} items were waiting; "
+                    "reconnect with the last event id to resume"
+                )

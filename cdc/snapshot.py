@@ -1,0 +1,156 @@
+"""Snapshots: the rows of one table, consistent with an id of the change stream.
+
+A snapshot runs `SELECT *` inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`
+and reads the binlog end position P right after the read view exists, so every
+transaction the SELECT sees lies before P. The SELECT may also miss some
+transactions before P, and the hub may have published some that the read view
+missed (the binlog is written before the storage engine commits). So the
+snapshot waits until the reader has read up to P and replays every buffered
+change of the table from the hub's horizon up to P onto the selected rows.
+Replaying full row images in binlog order is idempotent per key: the last
+change to a key decides its row, whichever state the SELECT saw. The result
+is the table exactly as of P, and subscribing after `EventId.boundary(P)`
+yields exactly the changes that follow. This needs only SELECT and
+REPLICATION CLIENT, and works the same on MySQL and MariaDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from cdc.connection import ConnectionSettings
+from cdc.errors import SnapshotFailed, TableNotFound
+from cdc.events import ChangeEvent, Row
+from cdc.hub import ChangeHub, ResumeUnavailable
+from cdc.position import BinlogPosition, EventId
+from cdc.server import current_position
+from cdc.values import to_json_row
+
+logger = logging.getLogger(__name__)
+
+# Seconds a snapshot waits for the reader to reach the snapshot's position.
+CATCH_UP_TIMEOUT_S = 10.0
+ATTEMPTS = 3
+_NO_SUCH_TABLE = 1146
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The rows of one table as of `last_id`, sorted by primary key."""
+
+    db: str
+    table: str
+    columns: list[str]
+    key_columns: list[str]
+    rows: list[Row]
+    last_id: EventId
+
+
+@dataclass(frozen=True)
+class _Selected:
+    columns: list[str]
+    key_columns: list[str]
+    rows: list[Row]
+    position: BinlogPosition
+
+
+async def take_snapshot(
+    hub: ChangeHub, connection: ConnectionSettings, db: str, table: str
+) -> Snapshot:
+    """Read db.table consistently with the hub's stream; retry if the buffer moved on."""
+    for attempt in range(1, ATTEMPTS + 1):
+        started = time.monotonic()
+        replay_from = hub.horizon
+        selected = await asyncio.to_thread(_select_consistent, connection, db, table)
+        try:
+            await hub.wait_for_position(selected.position, CATCH_UP_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise SnapshotFailed(
+                f"Snapshot of {db}.{table}: the binlog reader did not reach "
+                f"{selected.position} within {CATCH_UP_TIMEOUT_S:.0f} s; it is behind "
+                "or disconnected. Try again shortly."
+            ) from None
+        try:
+            changes = hub.events_after(replay_from)
+        except ResumeUnavailable:
+            logger.info("snapshot retried table=%s.%s attempt=%s", db, table, attempt)
+            continue
+        snapshot = _replay(selected, changes, db, table)
+        logger.debug(
+            "snapshot taken table=%s.%s rows=%s position=%s duration_ms=%.1f",
+            db, table, len(snapshot.rows), selected.position,
+            (time.monotonic() - started) * 1000,
+        )
+        return snapshot
+    raise SnapshotFailed(
+        f"Snapshot of {db}.{table}: the change buffer moved on {ATTEMPTS} times while "
+        "the table was read. Raise the buffer size or try again."
+    )
+
+
+def _select_consistent(connection: ConnectionSettings, db: str, table: str) -> _Selected:
+    link = connection.connect(autocommit=True)
+    try:
+        with link.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            position = current_position(link)
+            try:
+                cursor.execute(f"SELECT * FROM {quote_name(db)}.{quote_name(table)}")
+            except pymysql.err.ProgrammingError as error:
+                if error.args[0] == _NO_SUCH_TABLE:
+                    raise TableNotFound(f"Table {db}.{table} does not exist on the server.") from None
+                raise
+            columns = [description[0] for description in cursor.description]
+            rows = [to_json_row(dict(zip(columns, values))) for values in cursor.fetchall()]
+            cursor.execute("COMMIT")
+            key_columns = primary_key_columns(link, db, table)
+    finally:
+        link.close()
+    return _Selected(columns, key_columns, rows, position)
+
+
+def primary_key_columns(link: Any, db: str, table: str) -> list[str]:
+    """Return the primary key columns of db.table in key order; [] without a key."""
+    with link.cursor() as cursor:
+        cursor.execute(
+            f"SHOW KEYS FROM {quote_name(db)}.{quote_name(table)} WHERE Key_name = 'PRIMARY'"
+        )
+        names = {description[0]: index for index, description in enumerate(cursor.description)}
+        keyed = sorted(cursor.fetchall(), key=lambda row: row[names["Seq_in_index"]])
+        return [str(row[names["Column_name"]]) for row in keyed]
+
+
+def _replay(selected: _Selected, changes: list[ChangeEvent], db: str, table: str) -> Snapshot:
+    boundary = EventId.boundary(selected.position)
+    key_columns = selected.key_columns or selected.columns
+
+    def key_of(row: Row) -> tuple[Any, ...]:
+        return tuple(row.get(name) for name in key_columns)
+
+    rows = {key_of(row): row for row in selected.rows}
+    for change in changes:
+        if change.id > boundary or change.db != db or change.table != table:
+            continue
+        if change.before is not None:
+            rows.pop(key_of(change.before), None)
+        if change.after is not None:
+            rows[key_of(change.after)] = change.after
+    ordered = sorted(rows.values(), key=lambda row: _sort_key(key_of(row)))
+    return Snapshot(db, table, selected.columns, selected.key_columns, ordered, boundary)
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    # None and mixed types sort without errors: None first, then by type name.
+    return tuple((0, "") if part is None else (1, str(type(part)), part) for part in key)
+
+
+def quote_name(name: str) -> str:
+    """Quote a MySQL identifier with backticks."""
+    return "`" + name.replace("`", "``") + "`"

@@ -1,0 +1,59 @@
+"""The Starlette app factory: routes, static page, and the lifespan that runs the stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from cdc.stream import ChangeStream
+from web.snapshots import get_table, get_tasks
+from web.sse import stream_events
+from web.state import AppSettings, AppState
+from web.websocket import stream_websocket
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The page loads only its own scripts and styles, so an injected tag cannot run code.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def index(request: Request) -> Response:
+    """Serve the live page."""
+    return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+
+def create_app(settings: AppSettings) -> Starlette:
+    """Build the app; its lifespan starts the binlog reader and stops it on shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stream = ChangeStream(settings.stream)
+        await stream.start()
+        app.state.rowcast = AppState(settings, stream)
+        try:
+            yield
+        finally:
+            await stream.stop()
+
+    routes = [
+        Route("/", index),
+        Route("/api/tasks", get_tasks),
+        Route("/api/tables/{name}", get_table),
+        Route("/events", stream_events),
+        WebSocketRoute("/ws", stream_websocket),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

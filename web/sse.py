@@ -1,0 +1,74 @@
+"""GET /events: change events as Server-Sent Events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cdc.events import ChangeEvent
+from cdc.hub import Item, Notice, Subscription
+from web.params import InvalidParameter, parse_stream_request
+from web.state import app_state
+from web.subscriptions import open_subscription
+from web.wire import change_to_json, dumps, notice_to_json
+
+
+async def stream_events(request: Request) -> Response:
+    """Stream change events; resume after `Last-Event-ID` or `?last_event_id=`."""
+    state = app_state(request.app)
+    hub = state.stream.hub
+    try:
+        stream_request = parse_stream_request(
+            request.query_params,
+            request.headers.get("last-event-id"),
+            state.settings.stream.reader.tables,
+            hub.position.basename,
+        )
+    except InvalidParameter as error:
+        return JSONResponse(error.to_dict(), status_code=400)
+    subscription, reset = open_subscription(hub, stream_request)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        try:
+            yield ServerSentEvent(comment="rowcast change stream", retry=state.settings.retry_ms)
+            if reset is not None:
+                yield _notice_event(reset, str(hub.last_id))
+            yield _notice_event(Notice("status", dict(hub.reader_status)))
+            async for item in _items(subscription):
+                yield _to_event(item)
+            if subscription.closed_reason is not None:
+                yield ServerSentEvent(
+                    event="closed", data=dumps({"reason": subscription.closed_reason})
+                )
+        finally:
+            hub.unsubscribe(subscription)
+
+    return EventSourceResponse(
+        events(),
+        ping=state.settings.ping_s,
+        sep="\n",
+        send_timeout=state.settings.send_timeout_s,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _items(subscription: Subscription) -> AsyncIterator[Item]:
+    while True:
+        batch = await subscription.next_batch()
+        if not batch:
+            return
+        for item in batch:
+            yield item
+
+
+def _to_event(item: Item) -> ServerSentEvent:
+    if isinstance(item, ChangeEvent):
+        return ServerSentEvent(event="change", id=str(item.id), data=change_to_json(item))
+    return _notice_event(item)
+
+
+def _notice_event(notice: Notice, event_id: str | None = None) -> ServerSentEvent:
+    return ServerSentEvent(event=notice.kind, id=event_id, data=notice_to_json(notice))

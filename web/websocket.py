@@ -1,0 +1,102 @@
+"""GET /ws: change events over a WebSocket, one JSON text message each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from cdc.events import ChangeEvent
+from cdc.hub import Item, Subscription
+from web.params import InvalidParameter, parse_stream_request
+from web.state import app_state
+from web.subscriptions import open_subscription
+from web.wire import change_to_dict, dumps
+
+logger = logging.getLogger(__name__)
+
+POLICY_VIOLATION = 1008
+GOING_AWAY = 1001
+TRY_AGAIN_LATER = 1013
+# Longest client message accepted, in characters; clients only send small control messages.
+MAX_MESSAGE_CHARS = 4096
+
+
+async def stream_websocket(websocket: WebSocket) -> None:
+    """Send change events; resume after `?last_event_id=`; close with 1008 on bad parameters."""
+    state = app_state(websocket.app)
+    hub = state.stream.hub
+    await websocket.accept()
+    try:
+        stream_request = parse_stream_request(
+            websocket.query_params, None, state.settings.stream.reader.tables,
+            hub.position.basename,
+        )
+    except InvalidParameter as error:
+        await websocket.send_text(dumps({"type": "error", **error.to_dict()}))
+        await websocket.close(POLICY_VIOLATION, error.message[:120])
+        return
+    subscription, reset = open_subscription(hub, stream_request)
+    try:
+        if reset is not None:
+            await websocket.send_text(dumps({"type": "reset", **reset.data}))
+        await websocket.send_text(dumps({"type": "status", **hub.reader_status}))
+        await _pump(websocket, subscription)
+    finally:
+        hub.unsubscribe(subscription)
+
+
+async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
+    sender = asyncio.create_task(_send_items(websocket, subscription))
+    receiver = asyncio.create_task(_receive_messages(websocket))
+    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        error = task.exception()
+        if error is not None and not isinstance(error, WebSocketDisconnect):
+            raise error
+    if sender in done and subscription.closed_reason is not None:
+        code = GOING_AWAY if "shutting down" in subscription.closed_reason else TRY_AGAIN_LATER
+        await websocket.send_text(dumps({"type": "closed", "reason": subscription.closed_reason}))
+        await websocket.close(code, subscription.closed_reason[:120])
+
+
+async def _send_items(websocket: WebSocket, subscription: Subscription) -> None:
+    while True:
+        batch = await subscription.next_batch()
+        if not batch:
+            return
+        for item in batch:
+            await websocket.send_text(_to_message(item))
+
+
+async def _receive_messages(websocket: WebSocket) -> None:
+    """Answer control messages until the client disconnects."""
+    while True:
+        text = await websocket.receive_text()
+        reply = _reply_to(text)
+        await websocket.send_text(dumps(reply))
+
+
+def _reply_to(text: str) -> dict[str, str]:
+    if len(text) > MAX_MESSAGE_CHARS:
+        return {"type": "error", "message": f"Message of {len(text)} characters is over the "
+                f"limit of {MAX_MESSAGE_CHARS}; only small control messages are accepted."}
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as error:
+        return {"type": "error", "message": f"Message is not valid JSON ({error.msg}); "
+                'send {"type": "ping"}.'}
+    if isinstance(message, dict) and message.get("type") == "ping":
+        return {"type": "pong"}
+    return {"type": "error", "message": 'Unknown message; the only accepted one is {"type": "ping"}.'}
+
+
+def _to_message(item: Item) -> str:
+    if isinstance(item, ChangeEvent):
+        return dumps({"type": "change", **change_to_dict(item)})
+    return dumps({"type": item.kind, **item.data})

@@ -1,0 +1,42 @@
+"""Turn change events and notices into the JSON that clients receive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdc.events import ChangeEvent
+from cdc.hub import Notice
+
+
+def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
+    """Return the public JSON object of a change event."""
+    return {
+        "id": str(event.id),
+        "op": event.op.value,
+        "db": event.db,
+        "table": event.table,
+        "key": event.key,
+        "before": event.before,
+        "after": event.after,
+        "ts_ms": event.ts_ms,
+        "source": {
+            "server_id": event.server_id,
+            "file": event.file_name,
+            "pos": event.end_offset,
+        },
+        "txn": {"id": event.txn_id, "last": event.txn_last},
+    }
+
+
+def dumps(value: Any) -> str:
+    """Encode JSON compactly, keeping non-ASCII text as it is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def change_to_json(event: ChangeEvent) -> str:
+    return dumps(change_to_dict(event))
+
+
+def notice_to_json(notice: Notice) -> str:
+    return dumps(notice.data)
