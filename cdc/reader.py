@@ -88,11 +88,9 @@ class BinlogReader:
         settings: ReaderSettings,
         sink: TransactionSink,
         start: BinlogPosition,
-        is_mariadb: bool,
     ) -> None:
         self._settings = settings
         self._sink = sink
-        self._is_mariadb = is_mariadb
         # The last transaction boundary read: where a new stream resumes.
         self._boundary = start
         self._transaction: _OpenTransaction | None = None
@@ -156,7 +154,11 @@ class BinlogReader:
                 RotateEvent, HeartbeatLogEvent,
             ],
             slave_heartbeat=self._settings.heartbeat_s,
-            is_mariadb=self._is_mariadb,
+            # With is_mariadb=True, mysql-replication 1.0 ignores log_file and
+            # log_pos and asks MariaDB for a GTID-based dump. Both servers accept
+            # the file-and-position dump, and the library announces MariaDB GTID
+            # support on every connection.
+            is_mariadb=False,
             enable_logging=False,
         )
 

@@ -60,6 +60,7 @@ class ChangeStream:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._hub: ChangeHub | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.server: ServerInfo | None = None
 
     @property
@@ -67,6 +68,13 @@ class ChangeStream:
         if self._hub is None:
             raise RuntimeError("ChangeStream.start() has not run yet")
         return self._hub
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """Return the event loop the hub lives on; other threads schedule hub calls on it."""
+        if self._loop is None:
+            raise RuntimeError("ChangeStream.start() has not run yet")
+        return self._loop
 
     async def start(self) -> None:
         """Check the server, then start reading from the current end of the binlog."""
@@ -81,8 +89,9 @@ class ChangeStream:
         finally:
             link.close()
         self._hub = ChangeHub(start, self.settings.hub)
-        sink = _LoopSink(asyncio.get_running_loop(), self._hub)
-        reader = BinlogReader(reader_settings, sink, start, self.server.is_mariadb)
+        self._loop = asyncio.get_running_loop()
+        sink = _LoopSink(self._loop, self._hub)
+        reader = BinlogReader(reader_settings, sink, start)
         self._thread = threading.Thread(
             target=self._run_reader, args=(reader, sink), name="binlog-reader", daemon=True
         )

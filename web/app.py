@@ -35,6 +35,20 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
 
+SHUTDOWN_REASON = "the server is shutting down; reconnect with the last event id to resume"
+
+
+def begin_shutdown(app: Starlette) -> None:
+    """End every open stream with a reason, so clients reconnect elsewhere or later.
+
+    Call it on the event loop thread when the server starts shutting down: open
+    streams would otherwise hold the graceful shutdown until its timeout.
+    """
+    state = getattr(app.state, "rowcast", None)
+    if state is not None:
+        state.stream.hub.close_all(SHUTDOWN_REASON)
+
+
 def create_app(settings: AppSettings) -> Starlette:
     """Build the app; its lifespan starts the binlog reader and stops it on shutdown."""
 

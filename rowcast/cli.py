@@ -1,0 +1,138 @@
+"""The `rowcast` command line: demo, serve, scheduler and check.
+
+Every option can also be set by an environment variable named ROWCAST_ and the
+option in capitals, for example ROWCAST_HTTP_PORT=8080 for --http-port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cdc.reader import DEFAULT_SERVER_ID
+
+DEFAULT_TABLES = "robots.task"
+DEFAULT_DATA_DIR = Path(".rowcast") / "demo"
+
+
+def _env(option: str, default: object) -> object:
+    return os.environ.get("ROWCAST_" + option.upper().replace("-", "_"), default)
+
+
+def _add(parser: argparse.ArgumentParser, option: str, default: object, help_text: str,
+         **kwargs: object) -> None:
+    variable = "ROWCAST_" + option.upper().replace("-", "_")
+    parser.add_argument(
+        f"--{option}", default=_env(option, default),
+        help=f"{help_text} (env {variable}, default: %(default)s)", **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _add_http(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "http-host", "127.0.0.1",
+         "address the web server listens on; 0.0.0.0 exposes it to the network")
+    _add(parser, "http-port", 8000, "TCP port of the web server", type=_port)
+
+
+def _add_reader(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "tables", DEFAULT_TABLES,
+         "watched tables, comma-separated db.table or db.* patterns")
+    _add(parser, "server-id", DEFAULT_SERVER_ID,
+         "replica server id the reader uses; unique among the server's replicas", type=int)
+    _add(parser, "buffer-events", 10_000,
+         "recent change events kept for resuming clients and snapshots", type=_positive)
+    _add(parser, "max-pending", 10_000,
+         "change events a client may fall behind before it is disconnected", type=_positive)
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: use a number from 0 to 65535")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: use a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: use 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="rowcast",
+        description="Stream MySQL and MariaDB row changes from the binlog to browsers and terminals.",
+    )
+    parser.add_argument("--log-level", default=_env("log-level", "INFO"),
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="log level (env ROWCAST_LOG_LEVEL, default: %(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole demo: database, scheduler, reader and web page")
+    _add_http(demo)
+    _add(demo, "mysql-url", None,
+         "use this server instead of starting a private one; the account needs the "
+         "reader's and the scheduler's privileges")
+    _add(demo, "mysql-port", 0, "TCP port of the private server; 0 picks a free one",
+         type=_port)
+    _add(demo, "data-dir", str(DEFAULT_DATA_DIR), "folder of the private server's data")
+    _add_reader(demo)
+
+    serve = commands.add_parser("serve", help="stream the binlog of an existing server over HTTP")
+    _add(serve, "mysql-url", None, "the server to read, as mysql://USER:PASSWORD@HOST:PORT/DB")
+    _add_http(serve)
+    _add_reader(serve)
+
+    scheduler = commands.add_parser("scheduler", help="move task statuses on a schedule")
+    _add(scheduler, "mysql-url", None, "the server that holds robots.task")
+    scheduler.add_argument("--demo", action="store_true",
+                           default=str(_env("demo", "")).lower() in ("1", "true", "yes"),
+                           help="also issue new tasks and delete old finished ones "
+                                "(env ROWCAST_DEMO)")
+    _add(scheduler, "tick", 1.0, "seconds between two passes over the tasks", type=float)
+
+    check = commands.add_parser("check", help="check the server's binlog settings and privileges")
+    _add(check, "mysql-url", None, "the server to check, as mysql://USER:PASSWORD@HOST:PORT/DB")
+    _add(check, "tables", DEFAULT_TABLES, "watched tables, comma-separated db.table or db.*")
+    _add(check, "server-id", DEFAULT_SERVER_ID, "replica server id the reader will use", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=arguments.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    from rowcast import commands
+
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "demo": commands.run_demo,
+        "serve": commands.run_serve,
+        "scheduler": commands.run_scheduler,
+        "check": commands.run_check,
+    }
+    if arguments.command in ("serve", "scheduler", "check") and not arguments.mysql_url:
+        parser.error(f"{arguments.command} needs --mysql-url (or ROWCAST_MYSQL_URL), "
+                     "for example mysql://rowcast_reader:PASSWORD@127.0.0.1:3306/robots")
+    try:
+        return handlers[arguments.command](arguments)
+    except KeyboardInterrupt:
+        print("rowcast: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

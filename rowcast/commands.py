@@ -1,0 +1,187 @@
+"""What each `rowcast` sub-command does, once its options are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import uvicorn
+
+from cdc.checks import require_ready, run_checks
+from cdc.connection import ConnectionSettings
+from cdc.errors import CdcError
+from cdc.hub import HubSettings
+from cdc.reader import ReaderSettings
+from cdc.stream import StreamSettings
+from cdc.tables import TableFilter
+from rowcast import demo
+from rowcast.private_server import PrivateServerError
+from scheduler import Scheduler, SchedulerSettings
+from web.app import begin_shutdown, create_app
+from web.state import AppSettings
+
+logger = logging.getLogger(__name__)
+
+# Seconds uvicorn waits for open streams to close on shutdown before cancelling them.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def fail(message: str) -> int:
+    """Print one error line for an expected failure and return exit status 1."""
+    print(f"rowcast: error: {message}", file=sys.stderr)
+    return 1
+
+
+def run_check(arguments: argparse.Namespace) -> int:
+    """Print each required setting with ok or its fix; return 0 only when all are ok."""
+    try:
+        connection = ConnectionSettings.from_url(arguments.mysql_url)
+        tables = TableFilter.parse(arguments.tables)
+        link = connection.connect()
+    except CdcError as error:
+        return fail(str(error))
+    try:
+        info, results = run_checks(link, tables, arguments.server_id)
+    finally:
+        link.close()
+    print(f"server {connection.masked_url()}: {info.version}")
+    for result in results:
+        print(result.describe())
+    failed = sum(not result.ok for result in results)
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 0 if not failed else 1
+
+
+def run_scheduler(arguments: argparse.Namespace) -> int:
+    """Run the scheduler in the foreground until Ctrl-C or SIGTERM."""
+    try:
+        connection = ConnectionSettings.from_url(arguments.mysql_url)
+        connection.connect().close()
+        settings = SchedulerSettings(tick_s=arguments.tick, demo=arguments.demo)
+    except (CdcError, ValueError) as error:
+        return fail(str(error))
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    logger.info("scheduler started url=%s demo=%s", connection.masked_url(), arguments.demo)
+    Scheduler(functools.partial(connection.connect), settings).run(stop)
+    logger.info("scheduler stopped")
+    return 0
+
+
+def run_serve(arguments: argparse.Namespace) -> int:
+    """Run the reader and the web app against an existing server."""
+    try:
+        connection = ConnectionSettings.from_url(arguments.mysql_url)
+        app_settings = _app_settings(arguments, connection)
+        _check_port_free(arguments.http_host, arguments.http_port)
+        require_ready(connection.connect, app_settings.stream.reader.tables,
+                      arguments.server_id)
+    except CdcError as error:
+        return fail(str(error))
+    print(f"rowcast: reading {connection.masked_url()}, tables {arguments.tables}")
+    print(f"rowcast: page at http://{arguments.http_host}:{arguments.http_port}/")
+    return serve_http(app_settings, arguments.http_host, arguments.http_port)
+
+
+def run_demo(arguments: argparse.Namespace) -> int:
+    """Start a private server (unless --mysql-url is given), the scheduler, reader and web."""
+    try:
+        _check_port_free(arguments.http_host, arguments.http_port)
+        database = demo.prepare_database(arguments)
+        app_settings = _app_settings(arguments, database.reader)
+        require_ready(database.reader.connect, app_settings.stream.reader.tables,
+                      arguments.server_id)
+    except (CdcError, PrivateServerError) as error:
+        return fail(str(error))
+    stop = threading.Event()
+    scheduler = Scheduler(functools.partial(database.scheduler.connect),
+                          SchedulerSettings(demo=True))
+    scheduler_thread = threading.Thread(target=scheduler.run, args=(stop,), name="scheduler")
+    scheduler_thread.start()
+    try:
+        demo.print_welcome(arguments.http_host, arguments.http_port, database)
+        return serve_http(app_settings, arguments.http_host, arguments.http_port)
+    finally:
+        stop.set()
+        scheduler_thread.join()
+        database.close()
+
+
+def serve_http(settings: AppSettings, host: str, port: int) -> int:
+    """Run uvicorn until Ctrl-C or SIGTERM; return 1 when the app failed to start."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on",
+    )
+    server = _Server(config, on_exit=lambda: begin_shutdown(app))
+    # uvicorn handles SIGINT and SIGTERM itself, then raises the signal again
+    # with the previous handler in place. These handlers turn that second
+    # signal into an exception, so the caller's cleanup still runs.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    try:
+        server.run()
+    except ShutdownRequested:
+        pass
+    if not server.started:
+        return fail(f"the web server did not start on {host}:{port}; see the log above")
+    return 0
+
+
+def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings) -> AppSettings:
+    reader = ReaderSettings(
+        connection=connection,
+        tables=TableFilter.parse(arguments.tables),
+        server_id=arguments.server_id,
+    )
+    hub = HubSettings(buffer_events=arguments.buffer_events, max_pending=arguments.max_pending)
+    return AppSettings(stream=StreamSettings(reader=reader, hub=hub))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CdcError(
+                f"cannot listen on {host}:{port} ({error.strerror}). Stop the program "
+                "using that port or choose another with --http-port."
+            ) from None
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that ends open streams as soon as shutdown starts."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
+class ShutdownRequested(Exception):
+    """SIGINT or SIGTERM arrived after uvicorn had shut down."""
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise ShutdownRequested(signal.Signals(signum).name)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal received signal=%s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)

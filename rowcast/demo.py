@@ -1,0 +1,79 @@
+"""The demo database: a private server loaded from sql/, or a server the user names."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cdc.connection import ConnectionSettings
+from rowcast.paths import GRANTS_FILE, SCHEMA_FILE, SEED_FILE
+from rowcast.private_server import PrivateServer, PrivateServerError, find_server_binary, free_port
+
+logger = logging.getLogger(__name__)
+
+# Passwords of the demo accounts created by sql/grants.sql.
+READER = ("rowcast_reader", "reader-demo-pw")
+SCHEDULER = ("rowcast_scheduler", "scheduler-demo-pw")
+
+NO_SERVER_MESSAGE = (
+    "no MySQL or MariaDB server binary (mysqld or mariadbd) was found on PATH, so the "
+    "demo cannot start a private server. Install one (Debian/Ubuntu: "
+    "sudo apt-get install mariadb-server; macOS: brew install mariadb), or run "
+    "`docker compose up`, or point the demo at a server you run with "
+    "--mysql-url mysql://USER:PASSWORD@HOST:PORT/robots."
+)
+
+
+@dataclass
+class DemoDatabase:
+    """Accounts for the reader and the scheduler, and the private server if one was started."""
+
+    reader: ConnectionSettings
+    scheduler: ConnectionSettings
+    server: PrivateServer | None = None
+
+    def close(self) -> None:
+        """Stop the private server, if the demo started one."""
+        if self.server is not None:
+            self.server.stop()
+
+
+def prepare_database(arguments: argparse.Namespace) -> DemoDatabase:
+    """Use --mysql-url as it is, or start a private server and load sql/ into it."""
+    if arguments.mysql_url:
+        settings = ConnectionSettings.from_url(arguments.mysql_url)
+        return DemoDatabase(reader=settings, scheduler=settings)
+
+    binary = find_server_binary()
+    if binary is None:
+        raise PrivateServerError(NO_SERVER_MESSAGE)
+    port = arguments.mysql_port or free_port()
+    server = PrivateServer(Path(arguments.data_dir), port, binary)
+    print(f"rowcast: starting a private {binary.name} on 127.0.0.1:{port}, data in {server.data_dir}")
+    server.start()
+    try:
+        server.load_sql(SCHEMA_FILE, GRANTS_FILE, SEED_FILE)
+    except Exception:
+        server.stop()
+        raise
+    reader = ConnectionSettings("127.0.0.1", port, READER[0], READER[1], "robots")
+    scheduler = replace(reader, user=SCHEDULER[0], password=SCHEDULER[1])
+    return DemoDatabase(reader=reader, scheduler=scheduler, server=server)
+
+
+def print_welcome(host: str, port: int, database: DemoDatabase) -> None:
+    """Print where to look, how to tail, and how to edit a row by hand."""
+    base = f"http://{host}:{port}"
+    editor = database.scheduler
+    print(
+        "\n"
+        f"  Live page:      {base}/\n"
+        f"  Tail changes:   curl -N {base}/events\n"
+        f"  Database URL:   {editor.url()}\n"
+        f"  Edit a row:     mysql -h {editor.host} -P {editor.port} -u {editor.user} "
+        f"-p{editor.password} robots -e \"UPDATE task SET Status='REJECTED' WHERE Task_ID=3\"\n"
+        "  Stop:           Ctrl-C\n",
+        flush=True,
+    )

@@ -1,0 +1,123 @@
+"""Real HTTP clients for the stream endpoints, reading in background threads."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from websockets.sync.client import connect as ws_connect
+
+WAIT_S = 15.0
+
+
+@dataclass
+class SseMessage:
+    """One parsed Server-Sent Event."""
+
+    event: str
+    id: str | None
+    data: Any
+
+
+class SseClient:
+    """Read /events in a thread and queue every parsed event."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.url = url
+        self.messages: queue.Queue[SseMessage | Exception] = queue.Queue()
+        self.status_code: int | None = None
+        self.retry: int | None = None
+        self._opened = threading.Event()
+        self._client = httpx.Client(timeout=httpx.Timeout(5.0, read=None))
+        self._thread = threading.Thread(target=self._read, args=(headers or {},), daemon=True)
+        self._thread.start()
+        if not self._opened.wait(WAIT_S):
+            raise TimeoutError(f"No response from {url} within {WAIT_S} s")
+
+    def _read(self, headers: dict[str, str]) -> None:
+        try:
+            with self._client.stream("GET", self.url, headers=headers) as response:
+                self.status_code = response.status_code
+                self._opened.set()
+                self._parse(response.iter_lines())
+        except (httpx.HTTPError, RuntimeError) as error:
+            self._opened.set()
+            self.messages.put(error)
+
+    def _parse(self, lines: Any) -> None:
+        fields: dict[str, str] = {}
+        for line in lines:
+            if line == "":
+                if "data" in fields or "event" in fields:
+                    data = fields.get("data")
+                    self.messages.put(SseMessage(
+                        fields.get("event", "message"), fields.get("id"),
+                        json.loads(data) if data else None,
+                    ))
+                fields = {}
+            elif line.startswith(":"):
+                continue
+            else:
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "retry":
+                    self.retry = int(value)
+                elif name == "data" and "data" in fields:
+                    fields["data"] += "\n" + value
+                else:
+                    fields[name] = value
+
+    def next(self, event: str | None = "change", timeout: float = WAIT_S) -> SseMessage:
+        """Return the next message of the given type, skipping others; None takes any."""
+        while True:
+            message = self.messages.get(timeout=timeout)
+            if isinstance(message, Exception):
+                raise message
+            if event is None or message.event == event:
+                return message
+
+    def changes(self, count: int, timeout: float = WAIT_S) -> list[dict[str, Any]]:
+        """Return the data of the next count change events."""
+        return [self.next("change", timeout).data for _ in range(count)]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass
+class WsClient:
+    """Read /ws in a thread and queue every decoded message."""
+
+    url: str
+    messages: queue.Queue[dict[str, Any] | Exception] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        self.connection = ws_connect(self.url, open_timeout=WAIT_S)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for text in self.connection:
+                self.messages.put(json.loads(text))
+        except Exception as error:  # noqa: BLE001 - handed to the test thread
+            self.messages.put(error)
+
+    def next(self, kind: str | None = "change", timeout: float = WAIT_S) -> dict[str, Any]:
+        """Return the next message of the given type, skipping others; None takes any."""
+        while True:
+            message = self.messages.get(timeout=timeout)
+            if isinstance(message, Exception):
+                raise message
+            if kind is None or message.get("type") == kind:
+                return message
+
+    def changes(self, count: int, timeout: float = WAIT_S) -> list[dict[str, Any]]:
+        return [self.next("change", timeout) for _ in range(count)]
+
+    def close(self) -> None:
+        self.connection.close()
