@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pymysql
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from cdc.connection import ConnectionSettings
-from cdc.hub import HubSettings
-from cdc.reader import ReaderSettings
-from cdc.stream import StreamSettings
-from cdc.tables import TableFilter
-from web.app import begin_shutdown, create_app
-from web.state import AppSettings, AppState, app_state
 from rowcast.paths import GRANTS_FILE, SCHEMA_FILE, SEED_FILE
-from rowcast.private_server import PrivateServer, find_server_binary, free_port, run_script
-
-READER_PASSWORD = "reader-demo-pw"
-SCHEDULER_PASSWORD = "scheduler-demo-pw"
-
-
-def start_server(base_dir: Path, *extra_options: str) -> PrivateServer:
-    """Start a private server from mysql-conf/ with optional extra mysqld options."""
-    binary = find_server_binary()
-    if binary is None:
-        pytest.fail("No mysqld or mariadbd found; .ci/run installs mariadb-server.")
-    server = PrivateServer(base_dir, free_port(), binary, tuple(extra_options))
-    server.start()
-    return server
+from rowcast.private_server import PrivateServer, run_script
+from servers import READER_PASSWORD, SCHEDULER_PASSWORD, RunningApp, start_app, start_server
 
 
 @pytest.fixture(scope="session")
@@ -76,55 +51,6 @@ def seeded_tasks(root: pymysql.Connection) -> pymysql.Connection:
         cursor.execute("DELETE FROM robots.task")
     run_script(root, SEED_FILE.read_text(encoding="utf-8"))
     return root
-
-
-_server_ids = itertools.count(5001)
-
-
-@dataclass
-class RunningApp:
-    """A rowcast web app served by uvicorn on 127.0.0.1 in a background thread."""
-
-    base_url: str
-    app: Starlette
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    @property
-    def ws_url(self) -> str:
-        return "ws" + self.base_url.removeprefix("http")
-
-    @property
-    def state(self) -> AppState:
-        return app_state(self.app)
-
-    def stop(self) -> None:
-        """Shut down as on SIGTERM: end open streams, then stop uvicorn."""
-        self.state.stream.loop.call_soon_threadsafe(begin_shutdown, self.app)
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def start_app(
-    connection: ConnectionSettings, tables: str = "robots.task", hub: HubSettings | None = None
-) -> RunningApp:
-    """Serve a new app on a free port; each app reads with its own replica server id."""
-    reader = ReaderSettings(connection, TableFilter.parse(tables), server_id=next(_server_ids),
-                            heartbeat_s=0.5)
-    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0)
-    port = free_port()
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port,
-                            log_config=None, lifespan="on", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"The app on port {port} did not start; see the log")
-        time.sleep(0.02)
-    return RunningApp(f"http://127.0.0.1:{port}", app, server, thread)
 
 
 @pytest.fixture

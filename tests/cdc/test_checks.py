@@ -16,7 +16,7 @@ from cdc.errors import ServerMisconfigured
 from cdc.reader import ReaderSettings
 from cdc.stream import ChangeStream, StreamSettings
 from cdc.tables import TableFilter
-from conftest import READER_PASSWORD, start_server
+from servers import READER_PASSWORD, start_server
 from rowcast.paths import GRANTS_FILE, SCHEMA_FILE
 from rowcast.private_server import PrivateServer
 

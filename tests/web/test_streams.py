@@ -9,7 +9,7 @@ import pymysql
 import pytest
 
 from clients import SseClient, WsClient
-from conftest import RunningApp
+from servers import RunningApp
 
 
 def edit_rows(root: pymysql.Connection) -> None:

@@ -1,0 +1,84 @@
+"""Private servers and running apps for tests: the building blocks of the fixtures."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from cdc.connection import ConnectionSettings
+from cdc.hub import HubSettings
+from cdc.reader import ReaderSettings
+from cdc.stream import StreamSettings
+from cdc.tables import TableFilter
+from rowcast.private_server import PrivateServer, find_server_binary, free_port
+from web.app import begin_shutdown, create_app
+from web.state import AppSettings, AppState, app_state
+
+READER_PASSWORD = "reader-demo-pw"
+SCHEDULER_PASSWORD = "scheduler-demo-pw"
+
+
+def start_server(base_dir: Path, *extra_options: str) -> PrivateServer:
+    """Start a private server from mysql-conf/ with optional extra mysqld options."""
+    binary = find_server_binary()
+    if binary is None:
+        pytest.fail("No mysqld or mariadbd found; .ci/run installs mariadb-server.")
+    server = PrivateServer(base_dir, free_port(), binary, tuple(extra_options))
+    server.start()
+    return server
+
+
+_server_ids = itertools.count(5001)
+
+
+@dataclass
+class RunningApp:
+    """A rowcast web app served by uvicorn on 127.0.0.1 in a background thread."""
+
+    base_url: str
+    app: Starlette
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.base_url.removeprefix("http")
+
+    @property
+    def state(self) -> AppState:
+        return app_state(self.app)
+
+    def stop(self) -> None:
+        """Shut down as on SIGTERM: end open streams, then stop uvicorn."""
+        self.state.stream.loop.call_soon_threadsafe(begin_shutdown, self.app)
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_app(
+    connection: ConnectionSettings, tables: str = "robots.task", hub: HubSettings | None = None
+) -> RunningApp:
+    """Serve a new app on a free port; each app reads with its own replica server id."""
+    reader = ReaderSettings(connection, TableFilter.parse(tables), server_id=next(_server_ids),
+                            heartbeat_s=0.5)
+    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0)
+    port = free_port()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port,
+                            log_config=None, lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"The app on port {port} did not start; see the log")
+        time.sleep(0.02)
+    return RunningApp(f"http://127.0.0.1:{port}", app, server, thread)
