@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -88,23 +88,33 @@ class SseClient:
         self._client.close()
 
 
-@dataclass
 class WsClient:
     """Read /ws in a thread and queue every decoded message."""
 
-    url: str
-    messages: queue.Queue[dict[str, Any] | Exception] = field(default_factory=queue.Queue)
-
-    def __post_init__(self) -> None:
-        self.connection = ws_connect(self.url, open_timeout=WAIT_S)
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.messages: queue.Queue[dict[str, Any] | Exception] = queue.Queue()
+        self.close_code: int | None = None
+        self._opened = threading.Event()
+        self._connection: Any = None
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        if not self._opened.wait(WAIT_S):
+            raise TimeoutError(f"No WebSocket handshake from {url} within {WAIT_S} s")
 
     def _read(self) -> None:
         try:
-            for text in self.connection:
-                self.messages.put(json.loads(text))
+            with ws_connect(self.url, open_timeout=WAIT_S) as connection:
+                self._connection = connection
+                self._opened.set()
+                for text in connection:
+                    self.messages.put(json.loads(text))
+                self.close_code = connection.close_code
+                self.messages.put(ConnectionError(f"closed with code {self.close_code}"))
         except Exception as error:  # noqa: BLE001 - handed to the test thread
+            if self._connection is not None:
+                self.close_code = self._connection.close_code
+            self._opened.set()
             self.messages.put(error)
 
     def next(self, kind: str | None = "change", timeout: float = WAIT_S) -> dict[str, Any]:
@@ -120,4 +130,5 @@ class WsClient:
         return [self.next("change", timeout) for _ in range(count)]
 
     def close(self) -> None:
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()

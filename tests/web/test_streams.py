@@ -151,7 +151,7 @@ def test_websocket_rejects_bad_op_with_1008(app: RunningApp) -> None:
     assert error["parameter"] == "op"
     with pytest.raises(Exception):
         client.next(None, timeout=5)
-    assert client.connection.close_code == 1008
+    assert client.close_code == 1008
 
 
 def test_unknown_event_id_gets_reset(app: RunningApp) -> None:

@@ -1,0 +1,174 @@
+"""`rowcast demo` as a user runs it: private server, live stream, a hand edit, a clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pymysql
+import pytest
+
+from cdc.connection import ConnectionSettings
+from clients import SseClient
+from rowcast import cli, demo
+from rowcast.private_server import free_port
+
+START_TIMEOUT_S = 60.0
+
+
+class DemoProcess:
+    """A `rowcast demo` child process whose output lines are collected in a thread."""
+
+    def __init__(self, data_dir: Path, http_port: int) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rowcast.cli", "demo", "--http-port", str(http_port),
+             "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for_line(self, pattern: str) -> re.Match[str]:
+        compiled = re.compile(pattern)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    match = compiled.search(line)
+                    if match:
+                        return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    raise AssertionError(f"No line matching {pattern!r} in:\n" + "\n".join(self.lines))
+                self._changed.wait(remaining)
+
+
+@pytest.fixture
+def running_demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, str]]:
+    port = free_port()
+    process = DemoProcess(tmp_path / "demo", port)
+    yield process, f"http://127.0.0.1:{port}"
+    if process.process.poll() is None:
+        process.process.kill()
+        process.process.wait()
+
+
+def wait_until_serving(base_url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base_url + "/api/tasks", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{base_url} did not serve /api/tasks within {START_TIMEOUT_S} s")
+
+
+def test_demo_streams_hand_edit_and_stops(running_demo: tuple[DemoProcess, str], tmp_path: Path) -> None:
+    process, base_url = running_demo
+    url_line = process.wait_for_line(r"Database URL:\s+(mysql://\S+)")
+    process.wait_for_line(r"curl -N " + re.escape(base_url) + "/events")
+    wait_until_serving(base_url)
+
+    tasks = httpx.get(base_url + "/api/tasks", timeout=10).json()["tasks"]
+    assert len(tasks) >= 10
+    client = SseClient(base_url + "/events")
+    editor = ConnectionSettings.from_url(url_line.group(1)).connect(autocommit=True)
+    with editor.cursor() as cursor:
+        cursor.execute("UPDATE robots.task SET Status = 'REJECTED', Task_Name = 'edited by hand' "
+                       "WHERE Task_ID = 3")
+    editor.close()
+    while True:
+        change = client.next("change").data
+        if change["after"] and change["after"]["Task_Name"] == "edited by hand":
+            break
+    client.close()
+    assert change["after"]["Status"] == "REJECTED"
+    assert change["key"] == {"Task_ID": 3}
+
+    pid_file = tmp_path / "demo" / "mysqld.pid"
+    server_pid = int(pid_file.read_text())
+    process.process.send_signal(signal.SIGTERM)
+    assert process.process.wait(timeout=60) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)
+    assert not any("Traceback" in line for line in process.lines)
+    assert not any("reader-demo-pw" in line for line in process.lines)
+
+
+def test_demo_without_server_binary_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(demo, "find_server_binary", lambda: None)
+    status = cli.main(["demo", "--http-port", str(free_port()), "--data-dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert "no MySQL or MariaDB server binary" in error
+    assert "apt-get install mariadb-server" in error
+    assert "docker compose up" in error
+    assert "--mysql-url" in error
+
+
+def test_serve_refuses_busy_port(reader_settings: ConnectionSettings, capsys: pytest.CaptureFixture[str]) -> None:
+    with __import__("socket").socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status = cli.main(["serve", "--mysql-url", reader_settings.url(), "--http-port", str(port)])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in error
+    assert "--http-port" in error
+
+
+def test_serve_needs_mysql_url(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROWCAST_MYSQL_URL", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve"])
+    assert exited.value.code == 2
+    assert "serve needs --mysql-url" in capsys.readouterr().err
+
+
+def test_options_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROWCAST_HTTP_PORT", "8123")
+    monkeypatch.setenv("ROWCAST_TABLES", "robots.*")
+    arguments = cli.build_parser().parse_args(["serve", "--mysql-url", "mysql://u@h/db"])
+    assert arguments.http_port == 8123
+    assert arguments.tables == "robots.*"
+
+
+def test_scheduler_command_stops_on_sigterm(scheduler_settings: ConnectionSettings, seeded_tasks: pymysql.Connection) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rowcast.cli", "scheduler", "--mysql-url", scheduler_settings.url(),
+         "--tick", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with seeded_tasks.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT Status FROM robots.task WHERE Task_ID = 2")
+            if cursor.fetchone()[0] == "REJECTED":
+                break
+            time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "scheduler stopped" in output
+    assert "scheduler-demo-pw" not in output
