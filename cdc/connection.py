@@ -16,7 +16,7 @@ CONNECT_TIMEOUT_S = 10
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Where and as whom to connect; `repr` and `masked_url` never show the password."""
+    """Host, port, account and database; `repr` and `masked_url` never show the password."""
 
     host: str
     port: int

@@ -23,7 +23,7 @@ class Operation(str, enum.Enum):
 class ChangeEvent:
     """One row change, with JSON-ready before and after images.
 
-    `key` holds the primary key columns of the changed row (of the after image
+    `key` contains the primary key columns of the changed row (of the after image
     for inserts and updates, of the before image for deletes). `txn_last` is
     true for the last change of its transaction.
     """

@@ -3,7 +3,7 @@
 The hub lives on one asyncio event loop and must only be called from it. It
 keeps a bounded buffer of recent change events, so that a client that
 reconnects with the id of the last event it saw gets exactly the events after
-it, and it tracks how far the reader has read, so that a snapshot can wait
+it. It also tracks how far the reader has read, so that a snapshot can wait
 until the stream has caught up with it.
 """
 
@@ -46,7 +46,7 @@ class HubSettings:
 
 
 class ResumeUnavailable(Exception):
-    """The id is older than the buffer or newer than anything read; `reason` says which."""
+    """The id is older than the buffer or newer than anything read; `reason` tells which."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -100,7 +100,7 @@ class ChangeHub:
         self.settings = settings or HubSettings()
         self.position = start
         self._buffer: collections.deque[ChangeEvent] = collections.deque()
-        # The buffer holds every change event with an id above the horizon.
+        # The buffer contains every change event with an id above the horizon.
         self._horizon = EventId.boundary(start)
         self._subscribers: set[Subscription] = set()
         self._numbers = itertools.count(1)
@@ -180,7 +180,7 @@ class ChangeHub:
 
     @property
     def horizon(self) -> EventId:
-        """Return the id above which the buffer holds every change event."""
+        """Return the id above which the buffer contains every change event."""
         return self._horizon
 
     def events_after(self, after: EventId) -> list[ChangeEvent]:

@@ -47,7 +47,7 @@ _OPERATIONS = {
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    """How the reader connects and what it reads."""
+    """Connection, watched tables, replica id and retry timing of the reader."""
 
     connection: ConnectionSettings
     tables: TableFilter
@@ -167,7 +167,7 @@ class BinlogReader:
             try:
                 self._stream.close()
             except (pymysql.err.Error, OSError) as error:
-                # The connection is being dropped anyway; nothing is lost here.
+                # The stream is being replaced or stopped, and the boundary to resume from is kept.
                 logger.debug("closing binlog stream failed error=%s", error)
             self._stream = None
 

@@ -1,4 +1,4 @@
-"""Which tables to watch: `db.table` names and `db.*` patterns."""
+"""Table filters: `db.table` names and `db.*` patterns of watched tables."""
 
 from __future__ import annotations
 

@@ -44,19 +44,26 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
     _add(parser, "server-id", DEFAULT_SERVER_ID,
          "replica server id the reader uses; unique among the server's replicas", type=int)
     _add(parser, "buffer-events", 10_000,
-         "recent change events kept for resuming clients and snapshots", type=_positive)
+         "recent change events kept for resuming clients and snapshots", type=_count)
     _add(parser, "max-pending", 10_000,
-         "change events a client may fall behind before it is disconnected", type=_positive)
+         "change events a client may fall behind before it is disconnected", type=_count)
+
+
+def _count(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: use 1 or more")
+    return value
 
 
 def _port(text: str) -> int:
-    value = _positive(text)
+    value = _whole_number(text)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"invalid port {text!r}: use a number from 0 to 65535")
     return value
 
 
-def _positive(text: str) -> int:
+def _whole_number(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

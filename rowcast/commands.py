@@ -1,4 +1,4 @@
-"""What each `rowcast` sub-command does, once its options are parsed."""
+"""Implementations of the `rowcast` sub-commands, called with parsed options."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Start a private MySQL or MariaDB server for the demo and the tests.
 
 The server runs from the `mysqld` or `mariadbd` on PATH with the settings in
-`mysql-conf/`, listens on 127.0.0.1 on its own port, keeps its data under a
-folder the caller owns, and lets root log in only through its own socket.
+`mysql-conf/` and listens on 127.0.0.1 on its own port. It keeps its data under
+a folder the caller owns, and root can log in only through its own socket.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def free_port() -> int:
 
 @dataclass
 class PrivateServer:
-    """One private server process and the folder that holds its data."""
+    """One private server process and the folder that contains its data."""
 
     base_dir: Path
     port: int
@@ -290,7 +290,7 @@ def _install_db_binary(server_binary: Path) -> str:
 
 
 def _user_option() -> list[str]:
-    # mysqld refuses to run as root unless told so explicitly.
+    # mysqld rejects running as root unless --user=root is given explicitly.
     if os.geteuid() == 0:
         return ["--user=root"]
     return [f"--user={getpass.getuser()}"]

@@ -30,7 +30,7 @@ class InvalidParameter(ValueError):
 
 @dataclass(frozen=True)
 class StreamRequest:
-    """What a client subscribes to: tables, operations and where to resume."""
+    """A client's subscription: tables, operations and the id to resume after."""
 
     tables: TableFilter | None
     operations: frozenset[str]

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
 TRY_AGAIN_LATER = 1013
-# Longest client message accepted, in characters; clients only send small control messages.
+# Maximum length of a client message, in characters; clients only send small control messages.
 MAX_MESSAGE_CHARS = 4096
 
 
@@ -75,7 +75,7 @@ async def _send_items(websocket: WebSocket, subscription: Subscription) -> None:
 
 
 async def _receive_messages(websocket: WebSocket) -> None:
-    """Answer control messages until the client disconnects."""
+    """Reply to control messages until the client disconnects."""
     while True:
         text = await websocket.receive_text()
         reply = _reply_to(text)
