@@ -61,14 +61,19 @@ class Subscription:
     number: int
     accepts: EventFilter
     max_pending: int
+    # Change events with an id up to this one were already delivered or skipped.
+    after: EventId | None = None
     pending: collections.deque[Item] = field(default_factory=collections.deque)
     closed_reason: str | None = None
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, item: Item) -> bool:
         """Queue an item; return False when the subscriber is too far behind."""
-        if isinstance(item, ChangeEvent) and not self.accepts(item):
-            return True
+        if isinstance(item, ChangeEvent):
+            if self.after is not None and item.id <= self.after:
+                return True
+            if not self.accepts(item):
+                return True
         if len(self.pending) >= self.max_pending:
             return False
         self.pending.append(item)
@@ -151,22 +156,45 @@ class ChangeHub:
         self._waiters.append((position, future))
         await asyncio.wait_for(future, timeout_s)
 
+    def new_subscription(self, accepts: EventFilter) -> Subscription:
+        """Create a subscription that is not attached to the stream yet."""
+        return Subscription(next(self._numbers), accepts, self.settings.max_pending)
+
     def subscribe(self, after: EventId | None, accepts: EventFilter) -> Subscription:
         """Register a subscriber that gets every accepted event after the given id.
 
         Raises ResumeUnavailable when the buffer no longer reaches back to `after`
         or when `after` lies beyond what the reader has read.
         """
-        subscription = Subscription(next(self._numbers), accepts, self.settings.max_pending)
+        subscription = self.new_subscription(accepts)
+        self.attach(subscription, after)
+        return subscription
+
+    def attach(
+        self, subscription: Subscription, after: EventId | None, ahead_ok: bool = False
+    ) -> None:
+        """Queue the buffered events after `after`, then deliver live events too.
+
+        With ahead_ok, `after` may lie ahead of the reader, as when a catch-up
+        reader hands a subscription over: the events up to it are then skipped
+        when they arrive. Raises ResumeUnavailable when `after` is older than the
+        buffer, from another server, or (without ahead_ok) ahead of the reader.
+        """
         if after is not None:
-            for event in self.events_after(after):
-                subscription.offer(event)
+            if ahead_ok and after.position > self.position:
+                backlog: list[ChangeEvent] = []
+            else:
+                backlog = self.events_after(after)
+            subscription.after = after
+            for event in backlog:
+                if not subscription.offer(event):
+                    subscription.close(_too_slow(subscription))
+                    break
         self._subscribers.add(subscription)
         logger.info(
             "subscriber joined subscriber=%s after=%s subscribers=%s",
             subscription.number, after, len(self._subscribers),
         )
-        return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Remove a subscriber; a no-op when it is already gone."""
@@ -185,6 +213,12 @@ class ChangeHub:
 
     def events_after(self, after: EventId) -> list[ChangeEvent]:
         """Return buffered events with ids above `after`, or raise ResumeUnavailable."""
+        if after.position.source != self.position.source:
+            raise ResumeUnavailable(
+                "other_server",
+                f"Event id {after} was issued for another database server (fingerprint "
+                f"{after.position.source}, this one is {self.position.source}); reload the snapshot.",
+            )
         if after < self._horizon:
             raise ResumeUnavailable(
                 "expired",
@@ -219,7 +253,11 @@ class ChangeHub:
                     "slow subscriber dropped subscriber=%s pending=%s",
                     subscription.number, len(subscription.pending),
                 )
-                subscription.close(
-                    f"too slow: {len(subscription.pending)} items were waiting; "
-                    "reconnect with the last event id to resume"
-                )
+                subscription.close(_too_slow(subscription))
+
+
+def _too_slow(subscription: Subscription) -> str:
+    return (
+        f"too slow: {len(subscription.pending)} items were waiting; "
+        "reconnect with the last event id to resume"
+    )

@@ -183,7 +183,9 @@ class BinlogReader:
             self._dispatch(event)
 
     def _stream_position(self) -> BinlogPosition:
-        return BinlogPosition.from_file(self._stream.log_file, self._stream.log_pos)
+        return BinlogPosition.from_file(
+            self._stream.log_file, self._stream.log_pos, self._boundary.source
+        )
 
     def _dispatch(self, event: Any) -> None:
         if isinstance(event, _ROW_EVENTS):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pymysql
 
 from cdc.errors import ServerMisconfigured
-from cdc.position import BinlogPosition
+from cdc.position import NO_SOURCE, BinlogPosition
 
 _SYNTAX_ERROR = 1064
 
@@ -43,7 +44,19 @@ def global_variables(connection: pymysql.Connection, names: list[str]) -> dict[s
     return values
 
 
-def current_position(connection: pymysql.Connection) -> BinlogPosition:
+def server_fingerprint(connection: pymysql.Connection) -> str:
+    """Return 8 hex digits that identify the server and stay the same across restarts.
+
+    MySQL has a persistent server_uuid. MariaDB has none, so its fingerprint
+    comes from the server id, the data folder and the binlog basename.
+    """
+    names = ["server_uuid", "server_id", "datadir", "log_bin_basename"]
+    values = global_variables(connection, names)
+    identity = values["server_uuid"] or "|".join(str(values[name]) for name in names[1:])
+    return hashlib.sha256(identity.encode()).hexdigest()[:8]
+
+
+def current_position(connection: pymysql.Connection, source: str = NO_SOURCE) -> BinlogPosition:
     """Return the end of the binlog: where the next transaction will be written."""
     row = None
     with connection.cursor() as cursor:
@@ -64,7 +77,7 @@ def current_position(connection: pymysql.Connection) -> BinlogPosition:
                 "mysql-conf/rowcast.cnf does, and restart the server."
             ]
         )
-    return BinlogPosition.from_file(str(row[0]), int(row[1]))
+    return BinlogPosition.from_file(str(row[0]), int(row[1]), source)
 
 
 def binlog_files(connection: pymysql.Connection) -> list[str]:

@@ -67,7 +67,9 @@ async def take_snapshot(
     for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()
         replay_from = hub.horizon
-        selected = await asyncio.to_thread(_select_consistent, connection, db, table)
+        selected = await asyncio.to_thread(
+            _select_consistent, connection, db, table, hub.position.source
+        )
         try:
             await hub.wait_for_position(selected.position, CATCH_UP_TIMEOUT_S)
         except asyncio.TimeoutError:
@@ -94,13 +96,15 @@ async def take_snapshot(
     )
 
 
-def _select_consistent(connection: ConnectionSettings, db: str, table: str) -> _Selected:
+def _select_consistent(
+    connection: ConnectionSettings, db: str, table: str, source: str
+) -> _Selected:
     link = connection.connect(autocommit=True)
     try:
         with link.cursor() as cursor:
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            position = current_position(link)
+            position = current_position(link, source)
             try:
                 cursor.execute(f"SELECT * FROM {quote_name(db)}.{quote_name(table)}")
             except pymysql.err.ProgrammingError as error:

@@ -7,12 +7,13 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from cdc.catchup import CatchUp, catch_up_settings
 from cdc.checks import require_ready
 from cdc.events import ChangeEvent
-from cdc.hub import ChangeHub, HubSettings
-from cdc.position import BinlogPosition
+from cdc.hub import ChangeHub, EventFilter, HubSettings, Notice, ResumeUnavailable, Subscription
+from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
-from cdc.server import ServerInfo, current_position
+from cdc.server import ServerInfo, binlog_files, current_position, server_fingerprint
 from cdc.snapshot import Snapshot, take_snapshot
 
 logger = logging.getLogger(__name__)
@@ -22,10 +23,13 @@ READER_JOIN_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """Settings of the reader and of the hub."""
+    """Settings of the reader, the hub and the catch-up readers."""
 
     reader: ReaderSettings
     hub: HubSettings = field(default_factory=HubSettings)
+    # Catch-up readers that may run at once; they use the replica server ids
+    # right after the reader's. Further resumes wait for a free one.
+    catch_up_slots: int = 4
 
 
 class _LoopSink:
@@ -61,6 +65,8 @@ class ChangeStream:
         self._thread: threading.Thread | None = None
         self._hub: ChangeHub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._catch_ups: dict[Subscription, CatchUp] = {}
+        self._free_slots: asyncio.Queue[int] | None = None
         self.server: ServerInfo | None = None
 
     @property
@@ -85,9 +91,13 @@ class ChangeStream:
         )
         link = await asyncio.to_thread(connection.connect)
         try:
-            start = await asyncio.to_thread(current_position, link)
+            source = await asyncio.to_thread(server_fingerprint, link)
+            start = await asyncio.to_thread(current_position, link, source)
         finally:
             link.close()
+        self._free_slots = asyncio.Queue()
+        for slot in range(self.settings.catch_up_slots):
+            self._free_slots.put_nowait(slot)
         self._hub = ChangeHub(start, self.settings.hub)
         self._loop = asyncio.get_running_loop()
         sink = _LoopSink(self._loop, self._hub)
@@ -104,6 +114,8 @@ class ChangeStream:
     async def stop(self) -> None:
         """Stop the reader and close every subscription."""
         self._stop.set()
+        for catch_up in list(self._catch_ups.values()):
+            catch_up.stop()
         if self._hub is not None:
             self._hub.close_all("the server is shutting down; reconnect to resume")
         if self._thread is not None:
@@ -111,6 +123,72 @@ class ChangeStream:
             if self._thread.is_alive():
                 logger.warning("binlog reader did not stop within %s s", READER_JOIN_TIMEOUT_S)
         logger.info("change stream stopped")
+
+    async def open(
+        self, after: EventId | None, accepts: EventFilter
+    ) -> tuple[Subscription, Notice | None]:
+        """Subscribe after an id: from the buffer, from the binlog, or else from now.
+
+        The second value is a `reset` notice when the id cannot be resumed (the
+        binlog was purged, or the id belongs to another server). The client must
+        then reload its snapshot; the subscription starts from now.
+        """
+        hub = self.hub
+        try:
+            return hub.subscribe(after, accepts), None
+        except ResumeUnavailable as error:
+            if error.reason != "expired" or after is None:
+                return self._reset(error, accepts)
+        if not await self._binlog_has(after.position):
+            purged = ResumeUnavailable(
+                "purged",
+                f"Event id {after} points into binlog file {after.position.file_name}, "
+                "which the server has purged; reload the snapshot.",
+            )
+            return self._reset(purged, accepts)
+        subscription = hub.new_subscription(accepts)
+        asyncio.get_running_loop().create_task(self._catch_up(subscription, after))
+        return subscription, None
+
+    def close(self, subscription: Subscription) -> None:
+        """Forget a subscription whose client has gone, stopping its catch-up reader."""
+        catch_up = self._catch_ups.pop(subscription, None)
+        if catch_up is not None:
+            catch_up.stop()
+        self.hub.unsubscribe(subscription)
+
+    def _reset(
+        self, error: ResumeUnavailable, accepts: EventFilter
+    ) -> tuple[Subscription, Notice]:
+        logger.info("resume impossible reason=%s", error.reason)
+        subscription = self.hub.subscribe(None, accepts)
+        notice = Notice("reset", {"reason": error.reason, "message": error.message,
+                                  "last_event_id": str(self.hub.last_id)})
+        return subscription, notice
+
+    async def _binlog_has(self, position: BinlogPosition) -> bool:
+        connection = self.settings.reader.connection
+        link = await asyncio.to_thread(connection.connect)
+        try:
+            files = await asyncio.to_thread(binlog_files, link)
+        finally:
+            link.close()
+        return position.file_name in files
+
+    async def _catch_up(self, subscription: Subscription, after: EventId) -> None:
+        assert self._free_slots is not None
+        slot = await self._free_slots.get()
+        try:
+            if subscription.closed_reason is not None:
+                return
+            settings = catch_up_settings(self.settings.reader, slot)
+            catch_up = CatchUp(settings, self.hub, subscription, after, self.loop)
+            self._catch_ups[subscription] = catch_up
+            catch_up.start()
+            await catch_up.finished.wait()
+        finally:
+            self._catch_ups.pop(subscription, None)
+            self._free_slots.put_nowait(slot)
 
     async def snapshot(self, db: str, table: str) -> Snapshot:
         """Take a snapshot of one watched table, consistent with the stream."""

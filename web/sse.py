@@ -12,7 +12,6 @@ from cdc.events import ChangeEvent
 from cdc.hub import Item, Notice, Subscription
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
-from web.subscriptions import open_subscription
 from web.wire import change_to_json, dumps, notice_to_json
 
 
@@ -29,7 +28,7 @@ async def stream_events(request: Request) -> Response:
         )
     except InvalidParameter as error:
         return JSONResponse(error.to_dict(), status_code=400)
-    subscription, reset = open_subscription(hub, stream_request)
+    subscription, reset = await state.stream.open(stream_request.after, stream_request.accepts)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
@@ -44,7 +43,7 @@ async def stream_events(request: Request) -> Response:
                     event="closed", data=dumps({"reason": subscription.closed_reason})
                 )
         finally:
-            hub.unsubscribe(subscription)
+            state.stream.close(subscription)
 
     return EventSourceResponse(
         events(),

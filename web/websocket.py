@@ -12,7 +12,6 @@ from cdc.events import ChangeEvent
 from cdc.hub import Item, Subscription
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
-from web.subscriptions import open_subscription
 from web.wire import change_to_dict, dumps
 
 logger = logging.getLogger(__name__)
@@ -38,14 +37,14 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.send_text(dumps({"type": "error", **error.to_dict()}))
         await websocket.close(POLICY_VIOLATION, error.message[:120])
         return
-    subscription, reset = open_subscription(hub, stream_request)
+    subscription, reset = await state.stream.open(stream_request.after, stream_request.accepts)
     try:
         if reset is not None:
             await websocket.send_text(dumps({"type": "reset", **reset.data}))
         await websocket.send_text(dumps({"type": "status", **hub.reader_status}))
         await _pump(websocket, subscription)
     finally:
-        hub.unsubscribe(subscription)
+        state.stream.close(subscription)
 
 
 async def _pump(websocket: WebSocket, subscription: Subscription) -> None:

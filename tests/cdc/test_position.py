@@ -23,10 +23,12 @@ def test_position_rejects_file_without_number() -> None:
 
 
 def test_event_id_round_trips() -> None:
-    event_id = EventId(BinlogPosition.from_file("binlog.000003", 756), 2)
+    event_id = EventId(BinlogPosition.from_file("binlog.000003", 756, "1f2e3d4c"), 2)
     parsed = EventId.parse(str(event_id), "binlog")
     assert parsed == event_id
+    assert str(event_id) == "1f2e3d4c-0000000003-000000000756-0000000002"
     assert parsed.position.file_name == "binlog.000003"
+    assert parsed.position.source == "1f2e3d4c"
 
 
 def test_event_id_text_sorts_like_ids() -> None:
@@ -48,7 +50,9 @@ def test_boundary_sorts_before_its_transaction() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "abc", "1-2", "1-2-3-4", "0000000001-000000000004-x", "-1-2-3", "1 -2-3"]
+    "text",
+    ["", "abc", "1-2-3", "0000000a-1-2-3-4", "0000000a-0000000001-000000000004-x",
+     "0000000A-1-2-3", "0000000a--1-2-3", "0000000a-1 -2-3"],
 )
 def test_event_id_rejects_malformed_text(text: str) -> None:
     with pytest.raises(InvalidEventId, match="Invalid event id"):

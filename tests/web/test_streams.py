@@ -154,13 +154,23 @@ def test_websocket_rejects_bad_op_with_1008(app: RunningApp) -> None:
     assert client.close_code == 1008
 
 
-def test_unknown_event_id_gets_reset(app: RunningApp) -> None:
-    future_id = "0000009999-000000000004-0000000001"
+def test_other_server_id_gets_reset(app: RunningApp) -> None:
+    other_id = "00000000-0000000001-000000000004-0000000001"
+    client = SseClient(f"{app.base_url}/events?last_event_id={other_id}")
+    reset = client.next("reset")
+    client.close()
+    assert reset.data["reason"] == "other_server"
+    assert reset.id == reset.data["last_event_id"]
+
+
+def test_future_event_id_gets_reset(app: RunningApp) -> None:
+    snapshot = httpx.get(f"{app.base_url}/api/tasks", timeout=10).json()
+    source = snapshot["last_event_id"].split("-")[0]
+    future_id = f"{source}-0000009999-000000000004-0000000001"
     client = SseClient(f"{app.base_url}/events?last_event_id={future_id}")
     reset = client.next("reset")
     client.close()
     assert reset.data["reason"] == "unknown"
-    assert reset.id == reset.data["last_event_id"]
 
 
 def test_api_tasks_matches_table(app: RunningApp, root: pymysql.Connection) -> None:

@@ -1,0 +1,129 @@
+"""Catch-up reading: serve a resume older than the hub's buffer from the binlog itself.
+
+A client that resumes after an id the buffer no longer reaches gets its own
+binlog reader, started at the transaction of that id. The reader queues every
+later change into the client's subscription until it reaches the hub's
+horizon, the point from which the buffer is complete. There the subscription
+is attached to the hub, which skips what the catch-up reader already
+delivered, so the client sees every change exactly once, in binlog order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+
+from cdc.events import ChangeEvent
+from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
+from cdc.position import BinlogPosition, EventId
+from cdc.reader import BinlogReader, ReaderSettings
+
+logger = logging.getLogger(__name__)
+
+
+class CatchUp:
+    """One catch-up reader feeding one subscription until the hub takes over."""
+
+    def __init__(
+        self,
+        settings: ReaderSettings,
+        hub: ChangeHub,
+        subscription: Subscription,
+        after: EventId,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._hub = hub
+        self._subscription = subscription
+        self._after = after
+        self._loop = loop
+        self._stop = threading.Event()
+        self.finished: asyncio.Event = asyncio.Event()
+        self._reader = BinlogReader(settings, _ThreadSink(self), after.position)
+        self._thread = threading.Thread(
+            target=self._run, name=f"catch-up-{subscription.number}", daemon=True
+        )
+        subscription.after = after
+
+    def start(self) -> None:
+        """Start reading on a thread of its own."""
+        logger.info(
+            "catch-up started subscriber=%s after=%s horizon=%s",
+            self._subscription.number, self._after, self._hub.horizon,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading; the subscription stays as it is."""
+        self._stop.set()
+        self.finished.set()
+
+    def _run(self) -> None:
+        try:
+            self._reader.run(self._stop)
+        except Exception:
+            logger.exception("catch-up reader failed subscriber=%s", self._subscription.number)
+            self._loop.call_soon_threadsafe(
+                self._subscription.close,
+                "reading the binlog for this resume failed; reconnect to try again",
+            )
+
+    def on_transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
+        """Queue a transaction's events; runs on the event loop thread."""
+        if self._stop.is_set():
+            return
+        for event in events:
+            if not self._subscription.offer(event):
+                self._subscription.close(
+                    "too slow while catching up; reconnect with the last event id to resume"
+                )
+                self.stop()
+                return
+        self.on_progress(end)
+
+    def on_progress(self, position: BinlogPosition) -> None:
+        """Hand the subscription to the hub once the buffer covers the rest."""
+        if self._stop.is_set() or self._subscription.closed_reason is not None:
+            self.stop()
+            return
+        boundary = EventId.boundary(position)
+        if boundary < self._hub.horizon:
+            return
+        self._subscription.after = max(boundary, self._subscription.after or boundary)
+        try:
+            self._hub.attach(self._subscription, self._subscription.after, ahead_ok=True)
+        except ResumeUnavailable as error:
+            self._subscription.close(error.message)
+        logger.info(
+            "catch-up handed over subscriber=%s position=%s", self._subscription.number, position
+        )
+        self.stop()
+
+
+class _ThreadSink:
+    """Moves the catch-up reader's callbacks onto the event loop thread."""
+
+    def __init__(self, catch_up: CatchUp) -> None:
+        self._catch_up = catch_up
+
+    def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
+        self._call(self._catch_up.on_transaction, events, end)
+
+    def progress(self, position: BinlogPosition) -> None:
+        self._call(self._catch_up.on_progress, position)
+
+    def reader_state(self, state: str, message: str) -> None:
+        logger.debug("catch-up reader state=%s message=%s", state, message)
+
+    def _call(self, function: object, *args: object) -> None:
+        try:
+            self._catch_up._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
+        except RuntimeError:
+            # The loop has closed during shutdown; this reader stops with it.
+            self._catch_up.stop()
+
+
+def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:
+    """Return reader settings with the replica server id of a catch-up slot."""
+    return dataclasses.replace(settings, server_id=settings.server_id + 1 + slot)

@@ -1,0 +1,179 @@
+"""Resuming by id: from the buffer, from the binlog beyond it, across streamer restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import httpx
+import pymysql
+import pytest
+
+from cdc.connection import ConnectionSettings
+from cdc.hub import HubSettings
+from clients import SseClient
+from rowcast.private_server import PrivateServer, free_port
+from servers import start_app
+
+
+def write_updates(server: PrivateServer, count: int, start: int = 0) -> None:
+    """Commit count single-row updates that cycle through the ten seed tasks.
+
+    Each update writes a name no row had before, because an UPDATE that changes
+    nothing writes no row event.
+    """
+    connection = server.root_connection("robots")
+    with connection.cursor() as cursor:
+        for number in range(start, start + count):
+            cursor.execute("UPDATE task SET Task_Name = %s WHERE Task_ID = %s",
+                           (f"write {number}", number % 10 + 1))
+    connection.close()
+
+
+def names(changes: list[dict[str, Any]]) -> list[str]:
+    return [change["after"]["Task_Name"] for change in changes]
+
+
+def test_resume_beyond_buffer_reads_binlog(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection
+) -> None:
+    app = start_app(reader_settings, hub=HubSettings(buffer_events=5))
+    try:
+        first = SseClient(f"{app.base_url}/events")
+        first.next("status")
+        write_updates(mysql_server, 40)
+        changes = first.changes(40)
+        first.close()
+        assert names(changes) == [f"write {number}" for number in range(40)]
+
+        for cut in (0, 7, 33, 34, 38):
+            resumed = SseClient(f"{app.base_url}/events", headers={"Last-Event-ID": changes[cut]["id"]})
+            replayed = resumed.changes(len(changes) - cut - 1)
+            assert [change["id"] for change in replayed] == [c["id"] for c in changes[cut + 1:]]
+            write_updates(mysql_server, 2, start=1000 + 10 * cut)
+            live = resumed.changes(2)
+            assert names(live) == [f"write {1000 + 10 * cut}", f"write {1001 + 10 * cut}"]
+            resumed.close()
+            changes += live
+    finally:
+        app.stop()
+
+
+def test_resume_after_streamer_restart(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection
+) -> None:
+    first_app = start_app(reader_settings)
+    client = SseClient(f"{first_app.base_url}/events")
+    client.next("status")
+    write_updates(mysql_server, 10)
+    seen = client.changes(10)
+    client.close()
+    first_app.stop()
+
+    write_updates(mysql_server, 15, start=10)
+    second_app = start_app(reader_settings)
+    try:
+        resumed = SseClient(f"{second_app.base_url}/events", headers={"Last-Event-ID": seen[-1]["id"]})
+        missed = resumed.changes(15)
+        resumed.close()
+    finally:
+        second_app.stop()
+    assert names(missed) == [f"write {number}" for number in range(10, 25)]
+
+
+def purge_older_binlogs(root: pymysql.Connection) -> None:
+    """Rotate the binlog and purge the older files.
+
+    The server keeps a file while a replica still reads it, so this retries
+    until the live reader has moved on to the new file.
+    """
+    with root.cursor() as cursor:
+        cursor.execute("FLUSH BINARY LOGS")
+        cursor.execute("SHOW MASTER STATUS")
+        current_file = cursor.fetchone()[0]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            cursor.execute("PURGE BINARY LOGS TO %s", (current_file,))
+            cursor.execute("SHOW BINARY LOGS")
+            if [row[0] for row in cursor.fetchall()] == [current_file]:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"binlogs before {current_file} were not purged")
+
+
+def test_purged_binlog_gets_reset(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection,
+    root: pymysql.Connection,
+) -> None:
+    app = start_app(reader_settings, hub=HubSettings(buffer_events=2))
+    try:
+        client = SseClient(f"{app.base_url}/events")
+        client.next("status")
+        write_updates(mysql_server, 5)
+        old = client.changes(5)
+        client.close()
+        purge_older_binlogs(root)
+        resumed = SseClient(f"{app.base_url}/events?last_event_id={old[0]['id']}")
+        reset = resumed.next("reset")
+        write_updates(mysql_server, 1, start=50)
+        after_reset = resumed.changes(1)
+        resumed.close()
+    finally:
+        app.stop()
+    assert reset.data["reason"] == "purged"
+    assert "purged" in reset.data["message"]
+    assert names(after_reset) == ["write 50"]
+
+
+def test_sigkilled_streamer_loses_nothing(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "rowcast.cli", "serve", "--mysql-url", reader_settings.url(),
+               "--http-port", str(port), "--server-id", "7301"]
+
+    def start_serving() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/tasks", timeout=2).raise_for_status()
+                return process
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        process.kill()
+        raise AssertionError("rowcast serve did not start")
+
+    total = 300
+    writer = threading.Thread(target=write_updates, args=(mysql_server, total))
+    process = start_serving()
+    received: list[dict[str, Any]] = []
+    try:
+        client = SseClient(f"http://127.0.0.1:{port}/events")
+        client.next("status")
+        writer.start()
+        received += client.changes(50)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        with pytest.raises(Exception):
+            while True:
+                received.append(client.next("change", timeout=5).data)
+        client.close()
+
+        process = start_serving()
+        while len(received) < total:
+            client = SseClient(f"http://127.0.0.1:{port}/events",
+                               headers={"Last-Event-ID": received[-1]["id"]})
+            received += client.changes(min(40, total - len(received)))
+            client.close()
+        writer.join()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert names(received) == [f"write {number}" for number in range(total)]
+    assert len({change["id"] for change in received}) == total
