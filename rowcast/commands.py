@@ -127,6 +127,8 @@ def serve_http(settings: AppSettings, host: str, port: int) -> int:
     # signal into an exception, so the caller's cleanup still runs.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
+    # A closed terminal sends SIGHUP, which uvicorn ignores: shut down as on SIGTERM.
+    signal.signal(signal.SIGHUP, server.handle_exit)
     try:
         server.run()
     except ShutdownRequested:
@@ -185,3 +187,4 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGHUP, handle)

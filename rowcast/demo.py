@@ -50,7 +50,7 @@ def prepare_database(arguments: argparse.Namespace) -> DemoDatabase:
     if binary is None:
         raise PrivateServerError(NO_SERVER_MESSAGE)
     port = arguments.mysql_port or free_port()
-    server = PrivateServer(Path(arguments.data_dir), port, binary)
+    server = PrivateServer(Path(arguments.data_dir), port, binary, stop_with_parent=True)
     print(f"rowcast: starting a private {binary.name} on 127.0.0.1:{port}, data in {server.data_dir}")
     server.start()
     try:

@@ -7,6 +7,7 @@ a folder the caller owns, and root can log in only through its own socket.
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import logging
 import os
@@ -63,6 +64,9 @@ class PrivateServer:
     port: int
     binary: Path
     extra_options: tuple[str, ...] = ()
+    # Linux only: the kernel sends the server SIGTERM when the thread that
+    # started it exits, so a killed demo leaves no orphaned server behind.
+    stop_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     socket_path: Path = field(init=False)
 
@@ -147,6 +151,7 @@ class PrivateServer:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent if self.stop_with_parent else None,
         )
         log.close()
         self._wait_until_ready()
@@ -209,8 +214,9 @@ class PrivateServer:
         except PermissionError:
             pass
         raise PrivateServerError(
-            f"A server with pid {pid} already uses {self.data_dir}. Stop it "
-            f"(kill {pid}) or choose another data folder."
+            f"A server with pid {pid} already uses {self.data_dir}, probably started by "
+            "another rowcast demo. Stop that demo with Ctrl-C, or choose another folder "
+            f"with --data-dir. If no demo runs any more, stop the server with kill {pid}."
         )
 
     def _drop_remote_root(self) -> None:
@@ -287,6 +293,15 @@ def _install_db_binary(server_binary: Path) -> str:
         f"mariadb-install-db was not found next to {server_binary} or on PATH. "
         "Install the MariaDB server package (Debian: apt-get install mariadb-server)."
     )
+
+
+def _terminate_with_parent() -> None:
+    # PR_SET_PDEATHSIG (1) from <sys/prctl.h>; a no-op where prctl does not exist.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
 
 
 def _user_option() -> list[str]:

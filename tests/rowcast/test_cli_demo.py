@@ -66,8 +66,12 @@ def running_demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, str]]:
     process = DemoProcess(tmp_path / "demo", port)
     yield process, f"http://127.0.0.1:{port}"
     if process.process.poll() is None:
-        process.process.kill()
-        process.process.wait()
+        process.process.terminate()
+        try:
+            process.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.process.kill()
+            process.process.wait()
 
 
 def wait_until_serving(base_url: str) -> None:
@@ -172,3 +176,28 @@ def test_scheduler_command_stops_on_sigterm(scheduler_settings: ConnectionSettin
     assert process.returncode == 0, output
     assert "scheduler stopped" in output
     assert "scheduler-demo-pw" not in output
+
+
+def wait_until_gone(pid: int, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGHUP, signal.SIGKILL])
+def test_demo_stop_takes_server_along(
+    running_demo: tuple[DemoProcess, str], tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    process, base_url = running_demo
+    process.wait_for_line(r"Live page:")
+    wait_until_serving(base_url)
+    server_pid = int((tmp_path / "demo" / "mysqld.pid").read_text())
+    process.process.send_signal(stop_signal)
+    process.process.wait(timeout=60)
+    assert wait_until_gone(server_pid)
+    assert not any("Traceback" in line for line in process.lines)
