@@ -13,26 +13,17 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any
 
 from cdc.events import ChangeEvent
 from cdc.position import BinlogPosition, EventId
+from cdc.subscription import EventFilter, Item, Notice, Subscription
+
+__all__ = ["ChangeHub", "EventFilter", "HubSettings", "Item", "Notice", "ResumeUnavailable",
+           "Subscription"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message for clients that is not a row change: `status` or `reset`."""
-
-    kind: str
-    data: dict[str, Any]
-
-
-Item = Union[ChangeEvent, Notice]
-EventFilter = Callable[[ChangeEvent], bool]
 
 
 @dataclass(frozen=True)
@@ -52,50 +43,6 @@ class ResumeUnavailable(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One client's place in the stream: a bounded queue of items to send."""
-
-    number: int
-    accepts: EventFilter
-    max_pending: int
-    # Change events with an id up to this one were already delivered or skipped.
-    after: EventId | None = None
-    pending: collections.deque[Item] = field(default_factory=collections.deque)
-    closed_reason: str | None = None
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def offer(self, item: Item) -> bool:
-        """Queue an item; return False when the subscriber is too far behind."""
-        if isinstance(item, ChangeEvent):
-            if self.after is not None and item.id <= self.after:
-                return True
-            if not self.accepts(item):
-                return True
-        if len(self.pending) >= self.max_pending:
-            return False
-        self.pending.append(item)
-        self._ready.set()
-        return True
-
-    def close(self, reason: str) -> None:
-        """Stop the subscription; the next `next_batch` returns what is left, then nothing."""
-        if self.closed_reason is None:
-            self.closed_reason = reason
-        self._ready.set()
-
-    async def next_batch(self) -> list[Item]:
-        """Wait for items and return every pending one; return [] once closed and drained."""
-        while not self.pending:
-            if self.closed_reason is not None:
-                return []
-            self._ready.clear()
-            await self._ready.wait()
-        batch = list(self.pending)
-        self.pending.clear()
-        return batch
 
 
 class ChangeHub:
@@ -156,17 +103,19 @@ class ChangeHub:
         self._waiters.append((position, future))
         await asyncio.wait_for(future, timeout_s)
 
-    def new_subscription(self, accepts: EventFilter) -> Subscription:
+    def new_subscription(self, accepts: EventFilter, coalesce: bool = False) -> Subscription:
         """Create a subscription that is not attached to the stream yet."""
-        return Subscription(next(self._numbers), accepts, self.settings.max_pending)
+        return Subscription(next(self._numbers), accepts, self.settings.max_pending, coalesce)
 
-    def subscribe(self, after: EventId | None, accepts: EventFilter) -> Subscription:
+    def subscribe(
+        self, after: EventId | None, accepts: EventFilter, coalesce: bool = False
+    ) -> Subscription:
         """Register a subscriber that gets every accepted event after the given id.
 
         Raises ResumeUnavailable when the buffer no longer reaches back to `after`
         or when `after` lies beyond what the reader has read.
         """
-        subscription = self.new_subscription(accepts)
+        subscription = self.new_subscription(accepts, coalesce)
         self.attach(subscription, after)
         return subscription
 
@@ -251,13 +200,13 @@ class ChangeHub:
             if not subscription.offer(item):
                 logger.warning(
                     "slow subscriber dropped subscriber=%s pending=%s",
-                    subscription.number, len(subscription.pending),
+                    subscription.number, subscription.pending_count,
                 )
                 subscription.close(_too_slow(subscription))
 
 
 def _too_slow(subscription: Subscription) -> str:
     return (
-        f"too slow: {len(subscription.pending)} items were waiting; "
+        f"too slow: {subscription.pending_count} items were waiting; "
         "reconnect with the last event id to resume"
     )

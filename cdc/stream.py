@@ -125,7 +125,7 @@ class ChangeStream:
         logger.info("change stream stopped")
 
     async def open(
-        self, after: EventId | None, accepts: EventFilter
+        self, after: EventId | None, accepts: EventFilter, coalesce: bool = False
     ) -> tuple[Subscription, Notice | None]:
         """Subscribe after an id: from the buffer, from the binlog, or else from now.
 
@@ -135,18 +135,18 @@ class ChangeStream:
         """
         hub = self.hub
         try:
-            return hub.subscribe(after, accepts), None
+            return hub.subscribe(after, accepts, coalesce), None
         except ResumeUnavailable as error:
             if error.reason != "expired" or after is None:
-                return self._reset(error, accepts)
+                return self._reset(error, accepts, coalesce)
         if not await self._binlog_has(after.position):
             purged = ResumeUnavailable(
                 "purged",
                 f"Event id {after} points into binlog file {after.position.file_name}, "
                 "which the server has purged; reload the snapshot.",
             )
-            return self._reset(purged, accepts)
-        subscription = hub.new_subscription(accepts)
+            return self._reset(purged, accepts, coalesce)
+        subscription = hub.new_subscription(accepts, coalesce)
         asyncio.get_running_loop().create_task(self._catch_up(subscription, after))
         return subscription, None
 
@@ -158,10 +158,10 @@ class ChangeStream:
         self.hub.unsubscribe(subscription)
 
     def _reset(
-        self, error: ResumeUnavailable, accepts: EventFilter
+        self, error: ResumeUnavailable, accepts: EventFilter, coalesce: bool
     ) -> tuple[Subscription, Notice]:
         logger.info("resume impossible reason=%s", error.reason)
-        subscription = self.hub.subscribe(None, accepts)
+        subscription = self.hub.subscribe(None, accepts, coalesce)
         notice = Notice("reset", {"reason": error.reason, "message": error.message,
                                   "last_event_id": str(self.hub.last_id)})
         return subscription, notice

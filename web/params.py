@@ -35,6 +35,8 @@ class StreamRequest:
     tables: TableFilter | None
     operations: frozenset[str]
     after: EventId | None
+    # True for `mode=state`: merge a lagging client's pending changes per row.
+    coalesce: bool = False
 
     def accepts(self, event: ChangeEvent) -> bool:
         if self.operations and event.op.value not in self.operations:
@@ -45,11 +47,24 @@ class StreamRequest:
 def parse_stream_request(
     params: QueryParams, last_event_id_header: str | None, watched: TableFilter, basename: str
 ) -> StreamRequest:
-    """Read `table`, `op` and `last_event_id`; the Last-Event-ID header wins over the query."""
+    """Read `table`, `op`, `mode` and `last_event_id`; Last-Event-ID wins over the query."""
     return StreamRequest(
         tables=_parse_tables(params.getlist("table"), watched),
         operations=_parse_operations(params.getlist("op")),
         after=_parse_after(last_event_id_header, params.get("last_event_id"), basename),
+        coalesce=_parse_mode(params.get("mode")),
+    )
+
+
+def _parse_mode(value: str | None) -> bool:
+    if value is None or value == "log":
+        return False
+    if value == "state":
+        return True
+    raise InvalidParameter(
+        "mode", value[:40],
+        f"Unknown mode {value[:40]!r}: use log (every change, the default) or state "
+        "(changes to one row may be merged while the client lags).",
     )
 
 

@@ -28,7 +28,9 @@ async def stream_events(request: Request) -> Response:
         )
     except InvalidParameter as error:
         return JSONResponse(error.to_dict(), status_code=400)
-    subscription, reset = await state.stream.open(stream_request.after, stream_request.accepts)
+    subscription, reset = await state.stream.open(
+        stream_request.after, stream_request.accepts, stream_request.coalesce
+    )
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:

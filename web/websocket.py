@@ -37,7 +37,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.send_text(dumps({"type": "error", **error.to_dict()}))
         await websocket.close(POLICY_VIOLATION, error.message[:120])
         return
-    subscription, reset = await state.stream.open(stream_request.after, stream_request.accepts)
+    subscription, reset = await state.stream.open(
+        stream_request.after, stream_request.accepts, stream_request.coalesce
+    )
     try:
         if reset is not None:
             await websocket.send_text(dumps({"type": "reset", **reset.data}))

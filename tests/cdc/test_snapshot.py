@@ -75,7 +75,7 @@ def test_snapshots_during_writes_match_table(
         for snapshot, subscription in taken:
             rows = {row["id"]: row for row in snapshot.rows}
             seen: set[Any] = set()
-            for item in list(subscription.pending):
+            for item in subscription.pending_items():
                 if isinstance(item, ChangeEvent) and item.id <= final.last_id:
                     assert item.id not in seen
                     seen.add(item.id)

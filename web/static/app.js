@@ -170,7 +170,9 @@ function replaceTasks(rows, highlight) {
 
 function openStream(lastEventId) {
   closeStream();
-  const params = new URLSearchParams({ table: EVENTS_TABLE });
+  // State mode: while this tab lags (for example in the background), the server
+  // merges pending changes per row, so the tab catches up instead of being dropped.
+  const params = new URLSearchParams({ table: EVENTS_TABLE, mode: "state" });
   if (lastEventId) params.set("last_event_id", lastEventId);
 
   const stream = new EventSource(`${EVENTS_URL}?${params}`);
