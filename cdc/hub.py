@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 class HubSettings:
     """Buffer and queue sizes of the hub."""
 
-    # Recent change events kept for resuming clients and for snapshots.
+    # Recent change events kept for resuming clients and for snapshots, at most
+    # this many and at most about this many bytes (see `estimated_size`).
     buffer_events: int = 10_000
+    buffer_bytes: int = 64 * 1024 * 1024
     # Items one subscriber may have waiting before it is dropped as too slow.
     max_pending: int = 10_000
 
@@ -51,7 +53,8 @@ class ChangeHub:
     def __init__(self, start: BinlogPosition, settings: HubSettings | None = None) -> None:
         self.settings = settings or HubSettings()
         self.position = start
-        self._buffer: collections.deque[ChangeEvent] = collections.deque()
+        self._buffer: collections.deque[tuple[ChangeEvent, int]] = collections.deque()
+        self._buffer_bytes = 0
         # The buffer contains every change event with an id above the horizon.
         self._horizon = EventId.boundary(start)
         self._subscribers: set[Subscription] = set()
@@ -180,7 +183,7 @@ class ChangeHub:
                 f"Event id {after} lies beyond the binlog position {self.position} "
                 "read so far, so it was not issued by this server; reload the snapshot.",
             )
-        return [event for event in self._buffer if event.id > after]
+        return [event for event, _ in self._buffer if event.id > after]
 
     def close_all(self, reason: str) -> None:
         """Close every subscription, for shutdown."""
@@ -188,9 +191,15 @@ class ChangeHub:
             subscription.close(reason)
 
     def _append(self, event: ChangeEvent) -> None:
-        self._buffer.append(event)
-        while len(self._buffer) > self.settings.buffer_events:
-            dropped = self._buffer.popleft()
+        size = estimated_size(event)
+        self._buffer.append((event, size))
+        self._buffer_bytes += size
+        settings = self.settings
+        while len(self._buffer) > settings.buffer_events or (
+            self._buffer_bytes > settings.buffer_bytes and len(self._buffer) > 1
+        ):
+            dropped, dropped_size = self._buffer.popleft()
+            self._buffer_bytes -= dropped_size
             self._horizon = dropped.id
 
     def _deliver(self, item: Item) -> None:
@@ -203,6 +212,20 @@ class ChangeHub:
                     subscription.number, subscription.pending_count,
                 )
                 subscription.close(_too_slow(subscription))
+
+
+def estimated_size(event: ChangeEvent) -> int:
+    """Estimate the memory an event takes, in bytes: its text plus a fixed overhead.
+
+    An estimate is enough to bound the buffer; measuring with sys.getsizeof
+    recursively would cost more than the event itself.
+    """
+    size = 400
+    for image in (event.before, event.after):
+        if image is not None:
+            for name, value in image.items():
+                size += 60 + len(name) + (len(value) if isinstance(value, str) else 16)
+    return size
 
 
 def _too_slow(subscription: Subscription) -> str:

@@ -1,4 +1,4 @@
-"""The `rowcast` command line: demo, serve, scheduler and check.
+"""The `rowcast` command line: demo, serve, scheduler, check and tail.
 
 Every option can also be set by an environment variable named ROWCAST_ and the
 option in capitals, for example ROWCAST_HTTP_PORT=8080 for --http-port.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cdc.reader import DEFAULT_SERVER_ID
+from rowcast.tail import DEFAULT_URL as DEFAULT_TAIL_URL
 
 DEFAULT_TABLES = "robots.task"
 DEFAULT_DATA_DIR = Path(".rowcast") / "demo"
@@ -45,8 +46,25 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
          "replica server id the reader uses; unique among the server's replicas", type=int)
     _add(parser, "buffer-events", 10_000,
          "recent change events kept for resuming clients and snapshots", type=_count)
+    _add(parser, "buffer-mb", 64,
+         "memory for those events, in MiB; the oldest are dropped first", type=_count)
     _add(parser, "max-pending", 10_000,
          "change events a client may fall behind before it is disconnected", type=_count)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+class _Repeated(argparse.Action):
+    """Collect the values of a repeatable option; given ones replace the environment's."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        current = getattr(namespace, self.dest)
+        collected = [] if current is self.default or current is None else list(current)
+        collected.extend(values if isinstance(values, list) else [values])
+        setattr(namespace, self.dest, collected)
 
 
 def _count(text: str) -> int:
@@ -112,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add(check, "mysql-url", None, "the server to check, as mysql://USER:PASSWORD@HOST:PORT/DB")
     _add(check, "tables", DEFAULT_TABLES, "watched tables, comma-separated db.table or db.*")
     _add(check, "server-id", DEFAULT_SERVER_ID, "replica server id the reader will use", type=int)
+
+    tail = commands.add_parser("tail", help="print each change a running rowcast server streams")
+    tail.add_argument("url", nargs="?", default=_env("tail-url", DEFAULT_TAIL_URL), metavar="URL",
+                      help="the rowcast web server (env ROWCAST_TAIL_URL, default: %(default)s)")
+    _add(tail, "table", None, "only changes of this db.table or db.*; repeat the option or "
+         "separate names with commas", action=_Repeated, type=_names)
+    _add(tail, "op", None, "only these operations: insert, update or delete; repeat the option "
+         "or separate them with commas", action=_Repeated, type=_names)
+    _add(tail, "since", None, "start right after this event id, replaying the changes since")
+    tail.add_argument("--json", action="store_true",
+                      default=str(_env("json", "")).lower() in ("1", "true", "yes"),
+                      help="print each change event as one JSON line (env ROWCAST_JSON)")
     return parser
 
 
@@ -123,13 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=arguments.log_level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    from rowcast import commands
+    from rowcast import commands, tail
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "demo": commands.run_demo,
         "serve": commands.run_serve,
         "scheduler": commands.run_scheduler,
         "check": commands.run_check,
+        "tail": tail.run_tail,
     }
     if arguments.command in ("serve", "scheduler", "check") and not arguments.mysql_url:
         parser.error(f"{arguments.command} needs --mysql-url (or ROWCAST_MYSQL_URL), "

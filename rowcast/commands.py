@@ -144,7 +144,11 @@ def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings)
         tables=TableFilter.parse(arguments.tables),
         server_id=arguments.server_id,
     )
-    hub = HubSettings(buffer_events=arguments.buffer_events, max_pending=arguments.max_pending)
+    hub = HubSettings(
+        buffer_events=arguments.buffer_events,
+        buffer_bytes=arguments.buffer_mb * 1024 * 1024,
+        max_pending=arguments.max_pending,
+    )
     return AppSettings(stream=StreamSettings(reader=reader, hub=hub))
 
 

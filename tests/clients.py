@@ -115,7 +115,7 @@ class WsClient:
             if self._connection is not None:
                 self.close_code = self._connection.close_code
             self._opened.set()
-            self.messages.put(error)
+            self.messages.put(ConnectionError(f"closed with code {self.close_code}: {error}"))
 
     def next(self, kind: str | None = "change", timeout: float = WAIT_S) -> dict[str, Any]:
         """Return the next message of the given type, skipping others; None takes any."""

@@ -35,7 +35,8 @@ def start_server(base_dir: Path, *extra_options: str) -> PrivateServer:
     return server
 
 
-_server_ids = itertools.count(5001)
+# Each app's reader takes one id and its catch-up readers the next four.
+_server_ids = itertools.count(5001, 5)
 
 
 @dataclass
@@ -63,13 +64,16 @@ class RunningApp:
 
 
 def start_app(
-    connection: ConnectionSettings, tables: str = "robots.task", hub: HubSettings | None = None
+    connection: ConnectionSettings,
+    tables: str = "robots.task",
+    hub: HubSettings | None = None,
+    port: int | None = None,
 ) -> RunningApp:
-    """Serve a new app on a free port; each app reads with its own replica server id."""
+    """Serve a new app, on a free port unless given; each app gets its own replica ids."""
     reader = ReaderSettings(connection, TableFilter.parse(tables), server_id=next(_server_ids),
                             heartbeat_s=0.5)
     settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0)
-    port = free_port()
+    port = port or free_port()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port,
                             log_config=None, lifespan="on", timeout_graceful_shutdown=2)

@@ -61,9 +61,18 @@ async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
         if error is not None and not isinstance(error, WebSocketDisconnect):
             raise error
     if sender in done and subscription.closed_reason is not None:
-        code = GOING_AWAY if "shutting down" in subscription.closed_reason else TRY_AGAIN_LATER
-        await websocket.send_text(dumps({"type": "closed", "reason": subscription.closed_reason}))
-        await websocket.close(code, subscription.closed_reason[:120])
+        await _close_with_reason(websocket, subscription.closed_reason)
+
+
+async def _close_with_reason(websocket: WebSocket, reason: str) -> None:
+    code = GOING_AWAY if "shutting down" in reason else TRY_AGAIN_LATER
+    try:
+        await websocket.send_text(dumps({"type": "closed", "reason": reason}))
+        await websocket.close(code, reason[:120])
+    except WebSocketDisconnect:
+        # On shutdown uvicorn may already have closed the socket with 1012
+        # (service restart), which tells the client the same thing.
+        logger.info("websocket already closed reason=%s", reason)
 
 
 async def _send_items(websocket: WebSocket, subscription: Subscription) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from cdc.events import ChangeEvent, Operation
-from cdc.hub import ChangeHub, HubSettings, Notice, ResumeUnavailable
+from cdc.hub import ChangeHub, HubSettings, Notice, ResumeUnavailable, estimated_size
 from cdc.position import BinlogPosition, EventId
 
 
@@ -137,3 +137,14 @@ def test_wait_for_position_wakes_on_progress() -> None:
         await waiter
 
     asyncio.run(scenario())
+
+
+def test_buffer_bounded_by_bytes() -> None:
+    hub = ChangeHub(position(4), HubSettings(buffer_events=1000, buffer_bytes=3000))
+    events = []
+    for offset in range(100, 2100, 100):
+        events += publish(hub, offset)
+    kept = hub.events_after(hub.horizon)
+    assert 1 < len(kept) < len(events)
+    assert kept == events[-len(kept):]
+    assert sum(estimated_size(event) for event in kept) <= 3000

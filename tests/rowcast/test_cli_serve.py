@@ -1,0 +1,56 @@
+"""`rowcast serve` shuts down on SIGTERM by telling open streams to reconnect."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from cdc.connection import ConnectionSettings
+from clients import SseClient, WsClient
+from rowcast.private_server import free_port
+
+
+def test_sigterm_closes_streams_with_reason(reader_settings: ConnectionSettings) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rowcast.cli", "serve", "--mysql-url", reader_settings.url(),
+         "--http-port", str(port), "--server-id", "7501"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/tasks", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "rowcast serve did not start"
+                time.sleep(0.1)
+        sse = SseClient(f"http://127.0.0.1:{port}/events")
+        sse.next("status")
+        websocket = WsClient(f"ws://127.0.0.1:{port}/ws")
+        websocket.next("status")
+
+        process.send_signal(signal.SIGTERM)
+        closed = sse.next("closed")
+        try:
+            ws_reason = websocket.next("closed")["reason"]
+        except ConnectionError:
+            ws_reason = None
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "shutting down" in closed.data["reason"]
+    assert "reconnect" in closed.data["reason"]
+    # rowcast's own close message and uvicorn's close with 1012 ("service
+    # restart") race; either one tells the client to reconnect.
+    assert websocket.close_code in (1001, 1012)
+    assert ws_reason is None or "shutting down" in ws_reason
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert reader_settings.password not in output
