@@ -13,7 +13,8 @@ import asyncio
 import collections
 import itertools
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdc.events import ChangeEvent
@@ -36,6 +37,18 @@ class HubSettings:
     buffer_bytes: int = 64 * 1024 * 1024
     # Items one subscriber may have waiting before it is dropped as too slow.
     max_pending: int = 10_000
+
+
+@dataclass
+class HubStats:
+    """Counters for monitoring, read by the metrics endpoint."""
+
+    # Change events read, by (db.table, operation).
+    events_read: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    slow_subscribers_dropped: int = 0
+    reader_reconnects: int = 0
+    # time.monotonic() of the last word from the reader: a transaction or a heartbeat.
+    last_progress: float = field(default_factory=time.monotonic)
 
 
 class ResumeUnavailable(Exception):
@@ -61,6 +74,7 @@ class ChangeHub:
         self._numbers = itertools.count(1)
         self._waiters: list[tuple[BinlogPosition, asyncio.Future[None]]] = []
         self.reader_status: dict[str, Any] = {"state": "starting", "message": "Starting the reader"}
+        self.stats = HubStats()
 
     @property
     def last_id(self) -> EventId:
@@ -74,12 +88,14 @@ class ChangeHub:
     def publish(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
         """Add one committed transaction's events and deliver them to every subscriber."""
         for event in events:
+            self.stats.events_read[(event.qualified_table, event.op.value)] += 1
             self._append(event)
             self._deliver(event)
         self.advance(end)
 
     def advance(self, position: BinlogPosition) -> None:
         """Note reader progress and wake snapshots waiting for it."""
+        self.stats.last_progress = time.monotonic()
         if position > self.position:
             self.position = position
         still_waiting = []
@@ -95,6 +111,8 @@ class ChangeHub:
         """Record the reader's state and tell every subscriber when it changes."""
         if self.reader_status.get("state") == state:
             return
+        if state == "reconnecting":
+            self.stats.reader_reconnects += 1
         self.reader_status = {"state": state, "message": message}
         self._deliver(Notice("status", dict(self.reader_status)))
 
@@ -207,6 +225,7 @@ class ChangeHub:
             if subscription.closed_reason is not None:
                 continue
             if not subscription.offer(item):
+                self.stats.slow_subscribers_dropped += 1
                 logger.warning(
                     "slow subscriber dropped subscriber=%s pending=%s",
                     subscription.number, subscription.pending_count,

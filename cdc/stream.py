@@ -195,8 +195,23 @@ class ChangeStream:
         return await take_snapshot(self.hub, self.settings.reader.connection, db, table)
 
     def _run_reader(self, reader: BinlogReader, sink: _LoopSink) -> None:
-        try:
-            reader.run(self._stop)
-        except Exception:
-            logger.exception("binlog reader failed position=%s", reader.position)
-            sink.reader_state("failed", "The binlog reader stopped after an error; see the server log")
+        """Run the reader; restart it with backoff if it fails, from its last boundary."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                reader.run(self._stop)
+                return
+            except Exception:
+                failures += 1
+                delay = min(self.settings.reader.reconnect_max_s, 0.5 * 2 ** min(failures, 6))
+                if failures == 1:
+                    logger.exception("binlog reader failed position=%s", reader.position)
+                else:
+                    logger.warning("binlog reader failed again position=%s failures=%s",
+                                   reader.position, failures)
+                sink.reader_state(
+                    "reconnecting",
+                    f"The binlog reader failed at {reader.position} and restarts in "
+                    f"{delay:.1f} s (failure {failures}); see the server log",
+                )
+                self._stop.wait(delay)

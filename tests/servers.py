@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -68,11 +69,12 @@ def start_app(
     tables: str = "robots.task",
     hub: HubSettings | None = None,
     port: int | None = None,
+    **app_options: Any,
 ) -> RunningApp:
     """Serve a new app, on a free port unless given; each app gets its own replica ids."""
     reader = ReaderSettings(connection, TableFilter.parse(tables), server_id=next(_server_ids),
                             heartbeat_s=0.5)
-    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0)
+    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0, **app_options)
     port = port or free_port()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port,

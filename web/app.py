@@ -7,12 +7,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from cdc.stream import ChangeStream
+from web.health import healthz, metrics, readyz
+from web.limits import StreamSlots
+from web.security import TokenMiddleware
 from web.snapshots import get_table, get_tasks
 from web.sse import stream_events
 from web.state import AppSettings, AppState
@@ -56,7 +61,7 @@ def create_app(settings: AppSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stream = ChangeStream(settings.stream)
         await stream.start()
-        app.state.rowcast = AppState(settings, stream)
+        app.state.rowcast = AppState(settings, stream, StreamSlots(settings.max_streams))
         try:
             yield
         finally:
@@ -64,10 +69,21 @@ def create_app(settings: AppSettings) -> Starlette:
 
     routes = [
         Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
         Route("/api/tasks", get_tasks),
         Route("/api/tables/{name}", get_table),
         Route("/events", stream_events),
         WebSocketRoute("/ws", stream_websocket),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins),
+            allow_methods=["GET"], allow_headers=["Authorization", "Last-Event-ID"],
+        ))
+    if settings.token:
+        middleware.append(Middleware(TokenMiddleware, token=settings.token))
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

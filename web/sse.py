@@ -14,6 +14,10 @@ from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
 from web.wire import change_to_json, dumps, notice_to_json
 
+TRANSPORT = "sse"
+# Seconds a client refused at the stream limit is asked to wait.
+RETRY_AFTER_S = 5
+
 
 async def stream_events(request: Request) -> Response:
     """Stream change events; resume after `Last-Event-ID` or `?last_event_id=`."""
@@ -28,6 +32,13 @@ async def stream_events(request: Request) -> Response:
         )
     except InvalidParameter as error:
         return JSONResponse(error.to_dict(), status_code=400)
+    if not state.slots.acquire(TRANSPORT):
+        return JSONResponse(
+            {"error": "too_many_streams",
+             "message": f"This server already serves {state.slots.limit} streams; "
+                        f"retry in {RETRY_AFTER_S} s."},
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     subscription, reset = await state.stream.open(
         stream_request.after, stream_request.accepts, stream_request.coalesce
     )
@@ -39,6 +50,8 @@ async def stream_events(request: Request) -> Response:
                 yield _notice_event(reset, str(hub.last_id))
             yield _notice_event(Notice("status", dict(hub.reader_status)))
             async for item in _items(subscription):
+                if isinstance(item, ChangeEvent):
+                    state.sent[TRANSPORT] += 1
                 yield _to_event(item)
             if subscription.closed_reason is not None:
                 yield ServerSentEvent(
@@ -46,6 +59,7 @@ async def stream_events(request: Request) -> Response:
                 )
         finally:
             state.stream.close(subscription)
+            state.slots.release(TRANSPORT)
 
     return EventSourceResponse(
         events(),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import collections
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
 from cdc.stream import ChangeStream, StreamSettings
+from web.limits import StreamSlots
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,27 @@ class AppSettings:
     retry_ms: int = 2000
     # Seconds one write to a client may take before the client is dropped.
     send_timeout_s: float = 30.0
+    # Token clients must send (bearer header, or ?token= on /events and /ws); None: no token.
+    token: str | None = field(default=None, repr=False)
+    # Origins whose pages may open the WebSocket; empty: only the app's own origin.
+    allowed_origins: tuple[str, ...] = ()
+    # Origins allowed to call the API and SSE from other sites (CORS); empty: none.
+    cors_origins: tuple[str, ...] = ()
+    # Open SSE and WebSocket streams at most; more get 503 with Retry-After.
+    max_streams: int = 10_000
+    # Seconds without word from the reader after which /readyz reports not ready.
+    ready_max_lag_s: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class AppState:
+    """What the endpoints share for the lifetime of the app."""
+
     settings: AppSettings
     stream: ChangeStream
+    slots: StreamSlots
+    # Change events sent, by transport.
+    sent: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 def app_state(app: Starlette) -> AppState:

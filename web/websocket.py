@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 
@@ -11,10 +12,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from cdc.events import ChangeEvent
 from cdc.hub import Item, Subscription
 from web.params import InvalidParameter, parse_stream_request
+from web.security import origin_allowed
 from web.state import app_state
 from web.wire import change_to_dict, dumps
 
 logger = logging.getLogger(__name__)
+
+TRANSPORT = "websocket"
 
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
@@ -28,6 +32,11 @@ async def stream_websocket(websocket: WebSocket) -> None:
     state = app_state(websocket.app)
     hub = state.stream.hub
     await websocket.accept()
+    if not origin_allowed(websocket.headers, state.settings.allowed_origins):
+        origin = websocket.headers.get("origin", "")
+        logger.info("websocket rejected origin=%s", origin[:100])
+        await websocket.close(POLICY_VIOLATION, f"Origin {origin[:60]} is not allowed")
+        return
     try:
         stream_request = parse_stream_request(
             websocket.query_params, None, state.settings.stream.reader.tables,
@@ -37,6 +46,9 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.send_text(dumps({"type": "error", **error.to_dict()}))
         await websocket.close(POLICY_VIOLATION, error.message[:120])
         return
+    if not state.slots.acquire(TRANSPORT):
+        await websocket.close(TRY_AGAIN_LATER, f"Over the limit of {state.slots.limit} streams")
+        return
     subscription, reset = await state.stream.open(
         stream_request.after, stream_request.accepts, stream_request.coalesce
     )
@@ -44,13 +56,18 @@ async def stream_websocket(websocket: WebSocket) -> None:
         if reset is not None:
             await websocket.send_text(dumps({"type": "reset", **reset.data}))
         await websocket.send_text(dumps({"type": "status", **hub.reader_status}))
-        await _pump(websocket, subscription)
+        await _pump(websocket, subscription, state.sent)
+    except WebSocketDisconnect:
+        logger.info("websocket client left subscriber=%s", subscription.number)
     finally:
         state.stream.close(subscription)
+        state.slots.release(TRANSPORT)
 
 
-async def _pump(websocket: WebSocket, subscription: Subscription) -> None:
-    sender = asyncio.create_task(_send_items(websocket, subscription))
+async def _pump(
+    websocket: WebSocket, subscription: Subscription, sent: collections.Counter[str]
+) -> None:
+    sender = asyncio.create_task(_send_items(websocket, subscription, sent))
     receiver = asyncio.create_task(_receive_messages(websocket))
     done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -75,13 +92,17 @@ async def _close_with_reason(websocket: WebSocket, reason: str) -> None:
         logger.info("websocket already closed reason=%s", reason)
 
 
-async def _send_items(websocket: WebSocket, subscription: Subscription) -> None:
+async def _send_items(
+    websocket: WebSocket, subscription: Subscription, sent: collections.Counter[str]
+) -> None:
     while True:
         batch = await subscription.next_batch()
         if not batch:
             return
         for item in batch:
             await websocket.send_text(_to_message(item))
+            if isinstance(item, ChangeEvent):
+                sent[TRANSPORT] += 1
 
 
 async def _receive_messages(websocket: WebSocket) -> None:

@@ -138,11 +138,15 @@ async function loadSnapshot(state) {
   openStream(rowcast.lastEventId);
 }
 
+// The access token, when the server requires one, comes from the page's own
+// URL (?token=...). EventSource cannot send headers, so the stream gets it as a
+// query parameter; the snapshot request sends it as a bearer header.
+const ACCESS_TOKEN = new URLSearchParams(window.location.search).get("token");
+
 async function fetchSnapshot() {
-  const response = await fetch(SNAPSHOT_URL, {
-    headers: { Accept: "application/json" },
-    cache: "no-store",
-  });
+  const headers = { Accept: "application/json" };
+  if (ACCESS_TOKEN) headers.Authorization = `Bearer ${ACCESS_TOKEN}`;
+  const response = await fetch(SNAPSHOT_URL, { headers, cache: "no-store" });
   if (!response.ok) {
     throw new Error(`HTTP ${response.status} ${response.statusText}`.trim());
   }
@@ -174,6 +178,7 @@ function openStream(lastEventId) {
   // merges pending changes per row, so the tab catches up instead of being dropped.
   const params = new URLSearchParams({ table: EVENTS_TABLE, mode: "state" });
   if (lastEventId) params.set("last_event_id", lastEventId);
+  if (ACCESS_TOKEN) params.set("token", ACCESS_TOKEN);
 
   const stream = new EventSource(`${EVENTS_URL}?${params}`);
   source = stream;
