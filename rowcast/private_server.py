@@ -108,8 +108,14 @@ class PrivateServer:
 
     def install(self) -> None:
         """Write the config file and create the system tables, once per folder."""
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self._write_config()
+        try:
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            self._write_config()
+        except OSError as error:
+            raise PrivateServerError(
+                f"Cannot write the data folder {self.base_dir}: {error.strerror}. "
+                "Choose a folder you can write with --data-dir."
+            ) from None
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from browser_support import needs_chromium
 from servers import RunningApp
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
-# Without these flags Chromium tries to reach Google services at start-up.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-# Generous limits that only turn a hang into a failure; changes normally show within 100 ms.
-STEP_TIMEOUT_MS = 10_000
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium package is not installed (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    opened = context.new_page()
-    opened.set_default_timeout(STEP_TIMEOUT_MS)
-    yield opened
-    context.close()
+pytestmark = needs_chromium
 
 
 def open_live(page: Page, url: str) -> None:

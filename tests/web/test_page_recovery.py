@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 
 import pymysql
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from cdc.connection import ConnectionSettings
 from rowcast.private_server import free_port
+from browser_support import needs_chromium
 from servers import start_app
-from test_page import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS
 from test_resume import purge_older_binlogs
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium package is not installed (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    opened = context.new_page()
-    opened.set_default_timeout(STEP_TIMEOUT_MS)
-    yield opened
-    context.close()
+pytestmark = needs_chromium
 
 
 def table_rows(root: pymysql.Connection) -> dict[str, str]:
