@@ -17,6 +17,7 @@ import threading
 
 from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
+from cdc.loop_sink import LoopSink
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
 
@@ -40,7 +41,8 @@ class CatchUp:
         self._loop = loop
         self._stop = threading.Event()
         self.finished: asyncio.Event = asyncio.Event()
-        self._reader = BinlogReader(settings, _ThreadSink(self), after.position)
+        sink = LoopSink(loop, self.on_transaction, self.on_progress, self._on_state)
+        self._reader = BinlogReader(settings, sink, after.position)
         self._thread = threading.Thread(
             target=self._run, name=f"catch-up-{subscription.number}", daemon=True
         )
@@ -68,6 +70,9 @@ class CatchUp:
                 self._subscription.close,
                 "reading the binlog for this resume failed; reconnect to try again",
             )
+
+    def _on_state(self, state: str, message: str) -> None:
+        logger.debug("catch-up reader state=%s message=%s", state, message)
 
     def on_transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
         """Queue a transaction's events; runs on the event loop thread."""
@@ -99,29 +104,6 @@ class CatchUp:
             "catch-up handed over subscriber=%s position=%s", self._subscription.number, position
         )
         self.stop()
-
-
-class _ThreadSink:
-    """Moves the catch-up reader's callbacks onto the event loop thread."""
-
-    def __init__(self, catch_up: CatchUp) -> None:
-        self._catch_up = catch_up
-
-    def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        self._call(self._catch_up.on_transaction, events, end)
-
-    def progress(self, position: BinlogPosition) -> None:
-        self._call(self._catch_up.on_progress, position)
-
-    def reader_state(self, state: str, message: str) -> None:
-        logger.debug("catch-up reader state=%s message=%s", state, message)
-
-    def _call(self, function: object, *args: object) -> None:
-        try:
-            self._catch_up._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
-        except RuntimeError:
-            # The loop has closed during shutdown; this reader stops with it.
-            self._catch_up.stop()
 
 
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:

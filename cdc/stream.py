@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from cdc.catchup import CatchUp, catch_up_settings
 from cdc.checks import require_ready
-from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, EventFilter, HubSettings, Notice, ResumeUnavailable, Subscription
+from cdc.loop_sink import LoopSink
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
 from cdc.server import ServerInfo, binlog_files, current_position, server_fingerprint
@@ -30,30 +30,6 @@ class StreamSettings:
     # Catch-up readers that may run at once; they use the replica server ids
     # right after the reader's. Further resumes wait for a free one.
     catch_up_slots: int = 4
-
-
-class _LoopSink:
-    """Passes what the reader thread reads to the hub on the event loop thread."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, hub: ChangeHub) -> None:
-        self._loop = loop
-        self._hub = hub
-
-    def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        self._call(self._hub.publish, events, end)
-
-    def progress(self, position: BinlogPosition) -> None:
-        self._call(self._hub.advance, position)
-
-    def reader_state(self, state: str, message: str) -> None:
-        self._call(self._hub.set_reader_status, state, message)
-
-    def _call(self, function: object, *args: object) -> None:
-        try:
-            self._loop.call_soon_threadsafe(function, *args)  # type: ignore[arg-type]
-        except RuntimeError:
-            # The loop has closed during shutdown; the reader is about to stop too.
-            logger.debug("event loop closed, dropping reader callback")
 
 
 class ChangeStream:
@@ -100,7 +76,8 @@ class ChangeStream:
             self._free_slots.put_nowait(slot)
         self._hub = ChangeHub(start, self.settings.hub)
         self._loop = asyncio.get_running_loop()
-        sink = _LoopSink(self._loop, self._hub)
+        sink = LoopSink(self._loop, self._hub.publish, self._hub.advance,
+                        self._hub.set_reader_status)
         reader = BinlogReader(reader_settings, sink, start)
         self._thread = threading.Thread(
             target=self._run_reader, args=(reader, sink), name="binlog-reader", daemon=True
@@ -194,7 +171,7 @@ class ChangeStream:
         """Take a snapshot of one watched table, consistent with the stream."""
         return await take_snapshot(self.hub, self.settings.reader.connection, db, table)
 
-    def _run_reader(self, reader: BinlogReader, sink: _LoopSink) -> None:
+    def _run_reader(self, reader: BinlogReader, sink: LoopSink) -> None:
         """Run the reader; restart it with backoff if it fails, from its last boundary."""
         failures = 0
         while not self._stop.is_set():
