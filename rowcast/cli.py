@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cdc.reader import DEFAULT_SERVER_ID
-from rowcast.tail import DEFAULT_URL as DEFAULT_TAIL_URL
+from rowcast.tail_settings import DEFAULT_URL as DEFAULT_TAIL_URL
 
 DEFAULT_TABLES = "robots.task"
 DEFAULT_DATA_DIR = Path(".rowcast") / "demo"
@@ -57,7 +57,7 @@ def _names(text: str) -> list[str]:
 
 
 class _Repeated(argparse.Action):
-    """Collect the values of a repeatable option; given ones replace the environment's."""
+    """Collect the values of a repeatable option, replacing the environment's default."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
@@ -135,10 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("url", nargs="?", default=_env("tail-url", DEFAULT_TAIL_URL), metavar="URL",
                       help="the rowcast web server (env ROWCAST_TAIL_URL, default: %(default)s)")
     _add(tail, "table", None, "only changes of this db.table or db.*; repeat the option or "
-         "separate names with commas", action=_Repeated, type=_names)
+         "separate names with commas", action=_Repeated, type=_names, metavar="DB.TABLE")
     _add(tail, "op", None, "only these operations: insert, update or delete; repeat the option "
          "or separate them with commas", action=_Repeated, type=_names)
-    _add(tail, "since", None, "start right after this event id, replaying the changes since")
+    _add(tail, "since", None, "start right after this event id, replaying the changes since",
+         metavar="ID")
     tail.add_argument("--json", action="store_true",
                       default=str(_env("json", "")).lower() in ("1", "true", "yes"),
                       help="print each change event as one JSON line (env ROWCAST_JSON)")

@@ -201,3 +201,15 @@ def test_demo_stop_takes_server_along(
     process.process.wait(timeout=60)
     assert wait_until_gone(server_pid)
     assert not any("Traceback" in line for line in process.lines)
+
+
+def test_demo_unwritable_data_dir_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    status = cli.main(["demo", "--http-port", str(free_port()), "--data-dir", str(blocker / "demo")])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert f"Cannot write the data folder {blocker / 'demo'}" in error
+    assert "--data-dir" in error

@@ -1,0 +1,53 @@
+"""The options of `rowcast tail`: which server to read, what to show, and where to start."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class TailSettings:
+    """The options of one tail: /events URL, filters, id to start after, output form."""
+
+    events_url: str
+    tables: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+    since: str | None = None
+    json_lines: bool = False
+
+    @classmethod
+    def from_arguments(cls, arguments: argparse.Namespace) -> TailSettings:
+        """Read the parsed options; raise ValueError for a URL that is not http(s)."""
+        return cls(
+            events_url=events_url(arguments.url),
+            tables=tuple(arguments.table or ()),
+            operations=tuple(arguments.op or ()),
+            since=arguments.since or None,
+            json_lines=arguments.json,
+        )
+
+    def query(self) -> httpx.QueryParams:
+        params: dict[str, list[str]] = {"table": list(self.tables), "op": list(self.operations)}
+        if self.since:
+            params["last_event_id"] = [self.since]
+        return httpx.QueryParams(params)
+
+
+def events_url(text: str) -> str:
+    """Return the /events URL of a server URL; a URL that ends in /events stays as it is."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise ValueError(f"invalid URL {text!r} ({error}): use http://HOST:PORT, "
+                         f"for example {DEFAULT_URL}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"invalid URL {text!r}: use http://HOST:PORT, for example {DEFAULT_URL}")
+    path = url.path.rstrip("/")
+    if not path.endswith("/events"):
+        path += "/events"
+    return str(url.copy_with(path=path))
