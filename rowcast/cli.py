@@ -25,12 +25,26 @@ def _env(option: str, default: object) -> object:
 
 
 def _add(parser: argparse.ArgumentParser, option: str, default: object, help_text: str,
-         **kwargs: object) -> None:
+         secret: bool = False, **kwargs: object) -> None:
     variable = "ROWCAST_" + option.upper().replace("-", "_")
+    # A secret's value, which may come from the environment, never shows in --help.
+    shown = "" if secret else ", default: %(default)s"
     parser.add_argument(
         f"--{option}", default=_env(option, default),
-        help=f"{help_text} (env {variable}, default: %(default)s)", **kwargs,  # type: ignore[arg-type]
+        help=f"{help_text} (env {variable}{shown})", **kwargs,  # type: ignore[arg-type]
     )
+
+
+def _add_web(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "token", None, "require this token from clients: a bearer header, or "
+         "?token= on /events and /ws; none by default", secret=True, metavar="TOKEN")
+    _add(parser, "allowed-origins", "", "comma-separated origins whose pages may open the "
+         "WebSocket; empty allows only the app's own origin", type=_names)
+    _add(parser, "cors-origins", "", "comma-separated origins allowed to call the API and "
+         "SSE from other sites; empty turns CORS off", type=_names)
+    _add(parser, "max-streams", 10_000, "open SSE and WebSocket streams at most", type=_count)
+    _add(parser, "ready-max-lag", 10.0, "seconds without word from the reader after which "
+         "/readyz reports not ready", type=float)
 
 
 def _add_http(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run the whole demo: database, scheduler, reader and web page")
     _add_http(demo)
+    _add_web(demo)
     _add(demo, "mysql-url", None,
          "use this server instead of starting a private one; the account needs the "
          "reader's and the scheduler's privileges")
@@ -116,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="stream the binlog of an existing server over HTTP")
     _add(serve, "mysql-url", None, "the server to read, as mysql://USER:PASSWORD@HOST:PORT/DB")
     _add_http(serve)
+    _add_web(serve)
     _add_reader(serve)
 
     scheduler = commands.add_parser("scheduler", help="move task statuses on a schedule")
@@ -140,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
          "or separate them with commas", action=_Repeated, type=_names)
     _add(tail, "since", None, "start right after this event id, replaying the changes since",
          metavar="ID")
+    _add(tail, "token", None, "the server's access token, sent as a bearer header",
+         secret=True, metavar="TOKEN")
     tail.add_argument("--json", action="store_true",
                       default=str(_env("json", "")).lower() in ("1", "true", "yes"),
                       help="print each change event as one JSON line (env ROWCAST_JSON)")

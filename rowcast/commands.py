@@ -149,7 +149,14 @@ def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings)
         buffer_bytes=arguments.buffer_mb * 1024 * 1024,
         max_pending=arguments.max_pending,
     )
-    return AppSettings(stream=StreamSettings(reader=reader, hub=hub))
+    return AppSettings(
+        stream=StreamSettings(reader=reader, hub=hub),
+        token=arguments.token or None,
+        allowed_origins=tuple(arguments.allowed_origins),
+        cors_origins=tuple(arguments.cors_origins),
+        max_streams=arguments.max_streams,
+        ready_max_lag_s=arguments.ready_max_lag,
+    )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -102,6 +102,8 @@ class Tail:
 
     def _stream(self, backoff: Backoff) -> None:
         headers = {"Accept": "text/event-stream"}
+        if self.settings.token:
+            headers["Authorization"] = f"Bearer {self.settings.token}"
         if self.last_id:
             headers["Last-Event-ID"] = self.last_id
         with self.client.stream("GET", self.settings.events_url, params=self.settings.query(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -19,6 +19,7 @@ class TailSettings:
     operations: tuple[str, ...] = ()
     since: str | None = None
     json_lines: bool = False
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_arguments(cls, arguments: argparse.Namespace) -> TailSettings:
@@ -29,6 +30,7 @@ class TailSettings:
             operations=tuple(arguments.op or ()),
             since=arguments.since or None,
             json_lines=arguments.json,
+            token=arguments.token or None,
         )
 
     def query(self) -> httpx.QueryParams:

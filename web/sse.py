@@ -48,7 +48,10 @@ async def stream_events(request: Request) -> Response:
             yield ServerSentEvent(comment="rowcast change stream", retry=state.settings.retry_ms)
             if reset is not None:
                 yield _notice_event(reset, str(hub.last_id))
-            yield _notice_event(Notice("status", dict(hub.reader_status)))
+            # A client that subscribes from now gets the current id with the first
+            # event, so that a reconnect before any change still resumes exactly.
+            start_id = str(hub.last_id) if stream_request.after is None and reset is None else None
+            yield _notice_event(Notice("status", dict(hub.reader_status)), start_id)
             async for item in _items(subscription):
                 if isinstance(item, ChangeEvent):
                     state.sent[TRANSPORT] += 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
 
 import httpx
+import pymysql
 
 from cdc.connection import ConnectionSettings
 from clients import SseClient, WsClient
@@ -54,3 +57,56 @@ def test_sigterm_closes_streams_with_reason(reader_settings: ConnectionSettings)
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert reader_settings.password not in output
+
+
+def test_token_from_environment_guards_serve(
+    reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection
+) -> None:
+    port = free_port()
+    environment = os.environ | {"ROWCAST_TOKEN": "env-token-123"}
+    help_text = subprocess.run(
+        [sys.executable, "-m", "rowcast.cli", "serve", "--help"],
+        capture_output=True, text=True, env=environment, check=True,
+    ).stdout
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rowcast.cli", "serve", "--mysql-url", reader_settings.url(),
+         "--http-port", str(port), "--server-id", "7511"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
+    )
+    tail = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _up(base):
+            assert time.monotonic() < deadline, "rowcast serve did not start"
+            time.sleep(0.1)
+        anonymous = httpx.get(base + "/api/tasks", timeout=10).status_code
+        with_token = httpx.get(base + "/api/tasks", timeout=10,
+                               headers={"Authorization": "Bearer env-token-123"}).status_code
+        tail = subprocess.Popen(
+            [sys.executable, "-m", "rowcast.cli", "tail", base, "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+        )
+        assert tail.stderr is not None and tail.stdout is not None
+        while "reader live" not in tail.stderr.readline():
+            pass
+        with seeded_tasks.cursor() as cursor:
+            cursor.execute("UPDATE robots.task SET Status = 'REJECTED' WHERE Task_ID = 1")
+        line = tail.stdout.readline()
+    finally:
+        if tail is not None:
+            tail.terminate()
+            tail.wait(timeout=30)
+        process.terminate()
+        process.wait(timeout=30)
+    assert "env-token-123" not in help_text
+    assert anonymous == 401
+    assert with_token == 200
+    assert json.loads(line)["key"] == {"Task_ID": 1}
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(base + "/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

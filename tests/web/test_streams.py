@@ -79,6 +79,17 @@ def test_sse_ids_resume_after_last_event(app: RunningApp, root: pymysql.Connecti
     by_query.close()
 
 
+def test_first_status_carries_current_id(app: RunningApp, root: pymysql.Connection) -> None:
+    client = SseClient(f"{app.base_url}/events")
+    status = client.next("status")
+    client.close()
+    edit_rows(root)
+    assert status.id is not None
+    resumed = SseClient(f"{app.base_url}/events", headers={"Last-Event-ID": status.id})
+    check_edits(resumed.changes(3))
+    resumed.close()
+
+
 def test_sse_sends_retry_hint_and_event_ids(app: RunningApp, root: pymysql.Connection) -> None:
     client = SseClient(f"{app.base_url}/events")
     client.next("status")
