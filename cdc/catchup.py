@@ -109,3 +109,37 @@ class CatchUp:
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:
     """Return reader settings with the replica server id of a catch-up slot."""
     return dataclasses.replace(settings, server_id=settings.server_id + 1 + slot)
+
+
+async def read_range(
+    settings: ReaderSettings, after: EventId, end: BinlogPosition, timeout_s: float
+) -> list[ChangeEvent]:
+    """Read from the binlog the change events above `after` in transactions before `end`."""
+    loop = asyncio.get_running_loop()
+    collected: list[ChangeEvent] = []
+    reached = asyncio.Event()
+    stop = threading.Event()
+
+    def on_transaction(events: list[ChangeEvent], transaction_end: BinlogPosition) -> None:
+        if reached.is_set():
+            return
+        collected.extend(event for event in events if after < event.id and event.id.position < end)
+        on_progress(transaction_end)
+
+    def on_progress(position: BinlogPosition) -> None:
+        if position >= end:
+            reached.set()
+            stop.set()
+
+    def on_state(state: str, message: str) -> None:
+        logger.debug("range reader state=%s message=%s", state, message)
+
+    reader = BinlogReader(settings, LoopSink(loop, on_transaction, on_progress, on_state),
+                          after.position)
+    thread = threading.Thread(target=reader.run, args=(stop,), name="binlog-range", daemon=True)
+    thread.start()
+    try:
+        await asyncio.wait_for(reached.wait(), timeout_s)
+    finally:
+        stop.set()
+    return collected

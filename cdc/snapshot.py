@@ -1,6 +1,6 @@
 """Snapshots: the rows of one table, consistent with an id of the change stream.
 
-A snapshot runs `SELECT *` inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`
+A snapshot selects every column inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`
 and reads the binlog end position P right after the read view exists, so every
 transaction the SELECT sees lies before P. The SELECT may also miss some
 transactions before P, and the hub may have published some that the read view
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,14 @@ from cdc.errors import SnapshotFailed, TableNotFound
 from cdc.events import ChangeEvent, Row
 from cdc.hub import ChangeHub, ResumeUnavailable
 from cdc.position import BinlogPosition, EventId
+from cdc.result_columns import (
+    TEXT_CONVERSIONS,
+    column_types,
+    quote_name,
+    row_renderer,
+    select_sql,
+)
 from cdc.server import current_position
-from cdc.values import to_json_row
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +67,22 @@ class _Selected:
     position: BinlogPosition
 
 
+ReplaySource = Callable[[EventId, BinlogPosition], Awaitable[list[ChangeEvent]]]
+
+
 async def take_snapshot(
-    hub: ChangeHub, connection: ConnectionSettings, db: str, table: str
+    hub: ChangeHub,
+    connection: ConnectionSettings,
+    db: str,
+    table: str,
+    read_binlog: ReplaySource | None = None,
 ) -> Snapshot:
-    """Read db.table consistently with the hub's stream; retry if the buffer moved on."""
+    """Read db.table consistently with the hub's stream.
+
+    The changes to replay come from the hub's buffer. When the buffer moved on
+    while the table was read, they come from `read_binlog`, which re-reads
+    that part of the binlog; without it the snapshot is retried.
+    """
     for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()
         replay_from = hub.horizon
@@ -81,8 +100,12 @@ async def take_snapshot(
         try:
             changes = hub.events_after(replay_from)
         except ResumeUnavailable:
-            logger.info("snapshot retried table=%s.%s attempt=%s", db, table, attempt)
-            continue
+            if read_binlog is None:
+                logger.info("snapshot retried table=%s.%s attempt=%s", db, table, attempt)
+                continue
+            logger.info("snapshot replays from the binlog table=%s.%s from=%s",
+                        db, table, replay_from)
+            changes = await read_binlog(replay_from, selected.position)
         snapshot = _replay(selected, changes, db, table)
         logger.debug(
             "snapshot taken table=%s.%s rows=%s position=%s duration_ms=%.1f",
@@ -99,25 +122,28 @@ async def take_snapshot(
 def _select_consistent(
     connection: ConnectionSettings, db: str, table: str, source: str
 ) -> _Selected:
-    link = connection.connect(autocommit=True)
+    link = connection.connect(autocommit=True, conv=TEXT_CONVERSIONS)
     try:
         with link.cursor() as cursor:
+            # The binlog stores TIMESTAMP in UTC; SELECT shows it in the session time zone.
+            cursor.execute("SET SESSION time_zone = '+00:00'")
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             position = current_position(link, source)
             try:
-                cursor.execute(f"SELECT * FROM {quote_name(db)}.{quote_name(table)}")
+                columns = column_types(link, db, table)
             except pymysql.err.ProgrammingError as error:
                 if error.args[0] == _NO_SUCH_TABLE:
                     raise TableNotFound(f"Table {db}.{table} does not exist on the server.") from None
                 raise
-            columns = [description[0] for description in cursor.description]
-            rows = [to_json_row(dict(zip(columns, values))) for values in cursor.fetchall()]
+            cursor.execute(select_sql(db, table, columns))
+            render = row_renderer(columns)
+            rows = [render(values) for values in cursor.fetchall()]
             cursor.execute("COMMIT")
             key_columns = primary_key_columns(link, db, table)
     finally:
         link.close()
-    return _Selected(columns, key_columns, rows, position)
+    return _Selected([name for name, _ in columns], key_columns, rows, position)
 
 
 def primary_key_columns(link: Any, db: str, table: str) -> list[str]:
@@ -153,8 +179,3 @@ def _replay(selected: _Selected, changes: list[ChangeEvent], db: str, table: str
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
     # None and mixed types sort without errors: None first, then by type name.
     return tuple((0, "") if part is None else (1, str(type(part)), part) for part in key)
-
-
-def quote_name(name: str) -> str:
-    """Quote a MySQL identifier with backticks."""
-    return "`" + name.replace("`", "``") + "`"

@@ -7,8 +7,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from cdc.catchup import CatchUp, catch_up_settings
+from cdc.catchup import CatchUp, catch_up_settings, read_range
 from cdc.checks import require_ready
+from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, EventFilter, HubSettings, Notice, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink
 from cdc.position import BinlogPosition, EventId
@@ -19,6 +20,8 @@ from cdc.snapshot import Snapshot, take_snapshot
 logger = logging.getLogger(__name__)
 
 READER_JOIN_TIMEOUT_S = 10.0
+# Seconds a snapshot may spend re-reading the binlog when the buffer moved on.
+RANGE_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,18 @@ class ChangeStream:
 
     async def snapshot(self, db: str, table: str) -> Snapshot:
         """Take a snapshot of one watched table, consistent with the stream."""
-        return await take_snapshot(self.hub, self.settings.reader.connection, db, table)
+        return await take_snapshot(
+            self.hub, self.settings.reader.connection, db, table, self._read_binlog
+        )
+
+    async def _read_binlog(self, after: EventId, end: BinlogPosition) -> list[ChangeEvent]:
+        assert self._free_slots is not None
+        slot = await self._free_slots.get()
+        try:
+            settings = catch_up_settings(self.settings.reader, slot)
+            return await read_range(settings, after, end, RANGE_TIMEOUT_S)
+        finally:
+            self._free_slots.put_nowait(slot)
 
     def _run_reader(self, reader: BinlogReader, sink: LoopSink) -> None:
         """Run the reader; restart it with backoff if it fails, from its last boundary."""
