@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 
 from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
@@ -22,6 +23,9 @@ from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
 
 logger = logging.getLogger(__name__)
+
+# Seconds a catch-up reader waits before looking at its client's queue again.
+PACE_WAIT_S = 0.01
 
 
 class CatchUp:
@@ -41,7 +45,8 @@ class CatchUp:
         self._loop = loop
         self._stop = threading.Event()
         self.finished: asyncio.Event = asyncio.Event()
-        sink = LoopSink(loop, self.on_transaction, self.on_progress, self._on_state)
+        sink = _PacedSink(loop, self.on_transaction, self.on_progress, self._on_state,
+                          subscription, self._stop)
         self._reader = BinlogReader(settings, sink, after.position)
         self._thread = threading.Thread(
             target=self._run, name=f"catch-up-{subscription.number}", daemon=True
@@ -79,12 +84,7 @@ class CatchUp:
         if self._stop.is_set():
             return
         for event in events:
-            if not self._subscription.offer(event):
-                self._subscription.close(
-                    "too slow while catching up; reconnect with the last event id to resume"
-                )
-                self.stop()
-                return
+            self._subscription.offer(event, backlog=True)
         self.on_progress(end)
 
     def on_progress(self, position: BinlogPosition) -> None:
@@ -104,6 +104,35 @@ class CatchUp:
             "catch-up handed over subscriber=%s position=%s", self._subscription.number, position
         )
         self.stop()
+
+
+class _PacedSink(LoopSink):
+    """Holds the catch-up reader back while its client has a full queue.
+
+    The reader thread waits before handing over each transaction, so a slow
+    client slows its own catch-up instead of filling memory.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_transaction: Callable[[list[ChangeEvent], BinlogPosition], None],
+        on_progress: Callable[[BinlogPosition], None],
+        on_state: Callable[[str, str], None],
+        subscription: Subscription,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(loop, on_transaction, on_progress, on_state)
+        self._subscription = subscription
+        self._stop = stop
+
+    def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
+        # Reading the queue length from this thread is a benign race: it only
+        # decides how long to wait.
+        while (self._subscription.pending_count >= self._subscription.max_pending
+               and not self._stop.is_set()):
+            self._stop.wait(PACE_WAIT_S)
+        super().transaction(events, end)
 
 
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:

@@ -157,9 +157,7 @@ class ChangeHub:
                 backlog = self.events_after(after)
             subscription.after = after
             for event in backlog:
-                if not subscription.offer(event):
-                    subscription.close(_too_slow(subscription))
-                    break
+                subscription.offer(event, backlog=True)
         self._subscribers.add(subscription)
         logger.info(
             "subscriber joined subscriber=%s after=%s subscribers=%s",

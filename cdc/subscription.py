@@ -41,6 +41,10 @@ class Subscription:
     # Change events with an id up to this one were already delivered or skipped.
     after: EventId | None = None
     closed_reason: str | None = None
+    # Backlog items queued on top of max_pending when the subscription started;
+    # they count against the limit only once taken, so a resume is not
+    # disconnected just because it starts far behind.
+    _allowance: int = 0
     # Pending items by arrival number; a dict keeps insertion order and deletes in O(1).
     _pending: dict[int, Item] = field(default_factory=dict)
     _slot_of_row: dict[RowIdentity, int] = field(default_factory=dict)
@@ -55,8 +59,12 @@ class Subscription:
         """Return the pending items without taking them."""
         return list(self._pending.values())
 
-    def offer(self, item: Item) -> bool:
-        """Queue an item; return False when the subscriber is too far behind."""
+    def offer(self, item: Item, backlog: bool = False) -> bool:
+        """Queue an item; return False when the subscriber is too far behind.
+
+        A backlog item (a buffered or re-read change the client asked for by
+        resuming) is always queued; the caller paces how many it adds.
+        """
         if isinstance(item, ChangeEvent):
             if self.after is not None and item.id <= self.after:
                 return True
@@ -65,7 +73,9 @@ class Subscription:
             if self.coalesce and self._merged(item):
                 self._ready.set()
                 return True
-        if len(self._pending) >= self.max_pending:
+        if backlog:
+            self._allowance += 1
+        elif len(self._pending) >= self.max_pending + self._allowance:
             return False
         self._append(item)
         return True
@@ -126,6 +136,7 @@ class Subscription:
         batch = list(self._pending.values())
         self._pending.clear()
         self._slot_of_row.clear()
+        self._allowance = max(0, self._allowance - len(batch))
         return batch
 
 

@@ -198,6 +198,9 @@ class PrivateServer:
             f"socket = {self.socket_path}\n"
             f"pid_file = {self.base_dir / 'mysqld.pid'}\n"
             f"log_error = {self.error_log}\n"
+            # Servers clean up temporary files they find in tmpdir at start-up,
+            # so each private server gets its own.
+            f"tmpdir = {self.base_dir}\n"
             f"port = {self.port}\n"
             "bind_address = 127.0.0.1\n"
             "skip_name_resolve\n"

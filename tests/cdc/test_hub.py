@@ -148,3 +148,24 @@ def test_buffer_bounded_by_bytes() -> None:
     assert 1 < len(kept) < len(events)
     assert kept == events[-len(kept):]
     assert sum(estimated_size(event) for event in kept) <= 3000
+
+
+def test_resume_backlog_beyond_pending_limit() -> None:
+    async def scenario() -> None:
+        hub = ChangeHub(position(4), HubSettings(max_pending=3))
+        events = []
+        for offset in range(100, 1100, 100):
+            events += publish(hub, offset)
+        subscription = hub.subscribe(events[0].id, accept_all)
+        assert subscription.closed_reason is None
+        assert await subscription.next_batch() == events[1:]
+        live = []
+        for offset in range(2000, 2300, 100):
+            live += publish(hub, offset)
+        assert subscription.closed_reason is None
+        assert await subscription.next_batch() == live
+        for offset in range(3000, 3400, 100):
+            publish(hub, offset)
+        assert subscription.closed_reason is not None
+
+    asyncio.run(scenario())
