@@ -40,6 +40,11 @@ async def index(request: Request) -> Response:
     return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
 
+async def table_page(request: Request) -> Response:
+    """Serve the generic live view of any watched table; the page reads the name from its URL."""
+    return FileResponse(STATIC_DIR / "table.html", headers=PAGE_HEADERS)
+
+
 SHUTDOWN_REASON = "the server is shutting down; reconnect with the last event id to resume"
 
 
@@ -69,6 +74,7 @@ def create_app(settings: AppSettings) -> Starlette:
 
     routes = [
         Route("/", index),
+        Route("/table/{name}", table_page),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),

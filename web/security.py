@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 # Paths anyone may load: the page carries no data, and probes need no token.
 PUBLIC_PATHS = ("/", "/healthz", "/readyz")
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/table/")
 # EventSource and the browser WebSocket cannot send headers, so these two
 # endpoints also take the token as ?token=.
 QUERY_TOKEN_PATHS = ("/events", "/ws")
