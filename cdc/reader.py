@@ -24,13 +24,19 @@ from pymysqlreplication.event import (
     RotateEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import (
+    DeleteRowsEvent,
+    TableMapEvent,
+    UpdateRowsEvent,
+    WriteRowsEvent,
+)
 
+from cdc.binlog_columns import TableRenderers, server_column_types
+from cdc.columns import RowRenderer
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent, Operation, Row
 from cdc.position import BinlogPosition, EventId
 from cdc.tables import TableFilter
-from cdc.values import to_json_row
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class BinlogReader:
         self._boundary = start
         self._transaction: _OpenTransaction | None = None
         self._stream: Any = None
+        self._renderers = TableRenderers(server_column_types(settings.connection))
 
     @property
     def position(self) -> BinlogPosition:
@@ -151,7 +158,7 @@ class BinlogReader:
             only_schemas=list(self._settings.tables.databases),
             only_events=[
                 *_ROW_EVENTS, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
-                RotateEvent, HeartbeatLogEvent,
+                RotateEvent, HeartbeatLogEvent, TableMapEvent,
             ],
             slave_heartbeat=self._settings.heartbeat_s,
             # With is_mariadb=True, mysql-replication 1.0 ignores log_file and
@@ -196,6 +203,8 @@ class BinlogReader:
             self._commit(event.timestamp)
         elif isinstance(event, QueryEvent):
             self._on_query(event)
+        elif isinstance(event, TableMapEvent):
+            self._on_table_map(event)
         elif self._transaction is None:
             # Rotate and heartbeat events sit between transactions.
             self._boundary = self._stream_position()
@@ -211,6 +220,11 @@ class BinlogReader:
         # which commits implicitly.
         self._commit(event.timestamp)
 
+    def _on_table_map(self, event: Any) -> None:
+        # A table map precedes the row events of its table; they share its column objects.
+        if self._settings.tables.matches(event.schema, event.table):
+            self._renderers.table_map(event)
+
     def _on_rows(self, event: Any) -> None:
         qualified = (event.schema, event.table)
         if not self._settings.tables.matches(*qualified):
@@ -221,8 +235,10 @@ class BinlogReader:
         operation = _OPERATIONS[type(event)]
         key_columns = _key_columns(event)
         end_offset = self._stream.log_pos
+        # The library reads the rows on first access, with the columns as the renderers set them up.
+        renderer = self._renderers.for_rows(event)
         for row in event.rows:
-            before, after = _images(operation, row)
+            before, after = _images(operation, row, renderer)
             keyed = after if after is not None else before
             assert keyed is not None
             key = {name: keyed[name] for name in key_columns} if key_columns else dict(keyed)
@@ -262,12 +278,14 @@ def _at_commit(event: ChangeEvent, commit_ms: int) -> ChangeEvent:
     )
 
 
-def _images(operation: Operation, row: dict[str, Any]) -> tuple[Row | None, Row | None]:
+def _images(
+    operation: Operation, row: dict[str, Any], renderer: RowRenderer
+) -> tuple[Row | None, Row | None]:
     if operation is Operation.INSERT:
-        return None, to_json_row(row["values"])
+        return None, renderer.render(row["values"])
     if operation is Operation.DELETE:
-        return to_json_row(row["values"]), None
-    return to_json_row(row["before_values"]), to_json_row(row["after_values"])
+        return renderer.render(row["values"]), None
+    return renderer.render(row["before_values"]), renderer.render(row["after_values"])
 
 
 def _key_columns(event: Any) -> list[str]:
