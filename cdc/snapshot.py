@@ -1,17 +1,22 @@
 """Snapshots: the rows of one table, consistent with an id of the change stream.
 
-A snapshot selects every column inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`
-and reads the binlog end position P right after the read view exists, so every
-transaction the SELECT sees lies before P. The SELECT may also miss some
-transactions before P, and the hub may have published some that the read view
-missed (the binlog is written before the storage engine commits). So the
-snapshot waits until the reader has read up to P and replays every buffered
-change of the table from the hub's horizon up to P onto the selected rows.
-Replaying full row images in binlog order is idempotent per key: the last
-change to a key decides its row, whichever state the SELECT saw. The result
-is the table exactly as of P, and subscribing after `EventId.boundary(P)`
-yields exactly the changes that follow. This needs only SELECT and
-REPLICATION CLIENT, and works the same on MySQL and MariaDB.
+A snapshot selects every column inside `START TRANSACTION WITH CONSISTENT
+SNAPSHOT`. MariaDB reports the binlog position of that read view
+(binlog_snapshot_file and binlog_snapshot_position), so there the rows are
+exactly as of that position P and need no replay.
+
+MySQL reports no such position, so there the snapshot reads the binlog end
+position P right after the read view exists: every transaction the SELECT sees
+lies before P. The SELECT may also miss some transactions before P, and the
+hub may have published some that the read view missed (the binlog is written
+before the storage engine commits). So the snapshot replays every change of
+the table from the hub's horizon up to P onto the selected rows. Replaying
+full row images in binlog order is idempotent per key: the last change to a
+key decides its row, whichever state the SELECT saw.
+
+Either way the snapshot waits until the reader has read up to P, and
+subscribing after `EventId.boundary(P)` yields exactly the changes that follow.
+This needs only SELECT and REPLICATION CLIENT.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class _Selected:
     key_columns: list[str]
     rows: list[Row]
     position: BinlogPosition
+    # True when the server reported the binlog position of the read view itself,
+    # so the rows are exactly as of `position` and need no replay.
+    exact: bool
 
 
 ReplaySource = Callable[[EventId, BinlogPosition], Awaitable[list[ChangeEvent]]]
@@ -97,15 +105,18 @@ async def take_snapshot(
                 f"{selected.position} within {CATCH_UP_TIMEOUT_S:.0f} s; it is behind "
                 "or disconnected. Try again shortly."
             ) from None
-        try:
-            changes = hub.events_after(replay_from)
-        except ResumeUnavailable:
-            if read_binlog is None:
-                logger.info("snapshot retried table=%s.%s attempt=%s", db, table, attempt)
-                continue
-            logger.info("snapshot replays from the binlog table=%s.%s from=%s",
-                        db, table, replay_from)
-            changes = await read_binlog(replay_from, selected.position)
+        if selected.exact:
+            changes: list[ChangeEvent] = []
+        else:
+            try:
+                changes = hub.events_after(replay_from)
+            except ResumeUnavailable:
+                if read_binlog is None:
+                    logger.info("snapshot retried table=%s.%s attempt=%s", db, table, attempt)
+                    continue
+                logger.info("snapshot replays from the binlog table=%s.%s from=%s",
+                            db, table, replay_from)
+                changes = await read_binlog(replay_from, selected.position)
         snapshot = _replay(selected, changes, db, table)
         logger.debug(
             "snapshot taken table=%s.%s rows=%s position=%s duration_ms=%.1f",
@@ -129,7 +140,10 @@ def _select_consistent(
             cursor.execute("SET SESSION time_zone = '+00:00'")
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            position = current_position(link, source)
+            position = snapshot_position(link, source)
+            exact = position is not None
+            if position is None:
+                position = current_position(link, source)
             try:
                 columns = column_types(link, db, table)
             except pymysql.err.ProgrammingError as error:
@@ -143,7 +157,26 @@ def _select_consistent(
             key_columns = primary_key_columns(link, db, table)
     finally:
         link.close()
-    return _Selected([name for name, _ in columns], key_columns, rows, position)
+    return _Selected([name for name, _ in columns], key_columns, rows, position, exact)
+
+
+def snapshot_position(link: Any, source: str) -> BinlogPosition | None:
+    """Return the binlog position of the open consistent snapshot, where the server tells it.
+
+    MariaDB reports it as the status variables binlog_snapshot_file and
+    binlog_snapshot_position (the mechanism mysqldump --single-transaction
+    --master-data uses). MySQL has no such variables; it returns None there.
+    """
+    with link.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+        status = {str(name).lower(): value for name, value in cursor.fetchall()}
+    file_name = status.get("binlog_snapshot_file")
+    offset = status.get("binlog_snapshot_position")
+    if not file_name or offset in (None, ""):
+        return None
+    if isinstance(file_name, bytes):
+        file_name = file_name.decode()
+    return BinlogPosition.from_file(str(file_name), int(offset), source)
 
 
 def primary_key_columns(link: Any, db: str, table: str) -> list[str]:
@@ -159,21 +192,42 @@ def primary_key_columns(link: Any, db: str, table: str) -> list[str]:
 
 def _replay(selected: _Selected, changes: list[ChangeEvent], db: str, table: str) -> Snapshot:
     boundary = EventId.boundary(selected.position)
+    relevant = [change for change in changes
+                if change.id < boundary and change.db == db and change.table == table]
+    if selected.key_columns:
+        rows = _replay_keyed(selected.rows, relevant, selected.key_columns)
+    else:
+        rows = _replay_keyless(selected.rows, relevant)
     key_columns = selected.key_columns or selected.columns
+    ordered = sorted(rows, key=lambda row: _sort_key(tuple(row.get(n) for n in key_columns)))
+    return Snapshot(db, table, selected.columns, selected.key_columns, ordered, boundary)
 
+
+def _replay_keyed(rows: list[Row], changes: list[ChangeEvent], key_columns: list[str]) -> list[Row]:
     def key_of(row: Row) -> tuple[Any, ...]:
         return tuple(row.get(name) for name in key_columns)
 
-    rows = {key_of(row): row for row in selected.rows}
+    by_key = {key_of(row): row for row in rows}
     for change in changes:
-        if change.id > boundary or change.db != db or change.table != table:
-            continue
         if change.before is not None:
-            rows.pop(key_of(change.before), None)
+            by_key.pop(key_of(change.before), None)
         if change.after is not None:
-            rows[key_of(change.after)] = change.after
-    ordered = sorted(rows.values(), key=lambda row: _sort_key(key_of(row)))
-    return Snapshot(db, table, selected.columns, selected.key_columns, ordered, boundary)
+            by_key[key_of(change.after)] = change.after
+    return list(by_key.values())
+
+
+def _replay_keyless(rows: list[Row], changes: list[ChangeEvent]) -> list[Row]:
+    # Without a key, equal rows are distinct rows, so they stay in a list.
+    # NOTE: replaying a change the SELECT already saw duplicates or loses a row
+    # here. That can only happen on servers that do not report the snapshot's
+    # own binlog position (MySQL); MariaDB snapshots need no replay.
+    result = list(rows)
+    for change in changes:
+        if change.before is not None and change.before in result:
+            result.remove(change.before)
+        if change.after is not None:
+            result.append(change.after)
+    return result
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:

@@ -8,7 +8,9 @@ import threading
 from typing import Any
 
 import pymysql
+import pytest
 
+import cdc.snapshot
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent
 from cdc.reader import ReaderSettings
@@ -49,9 +51,14 @@ def apply(rows: dict[Any, dict[str, Any]], event: ChangeEvent) -> None:
         rows[event.after["id"]] = event.after
 
 
+@pytest.mark.parametrize("exact_position", [True, False], ids=["exact", "replay"])
 def test_snapshots_during_writes_match_table(
-    mysql_server: PrivateServer, reader_settings: ConnectionSettings, root: pymysql.Connection
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, root: pymysql.Connection,
+    monkeypatch: pytest.MonkeyPatch, exact_position: bool,
 ) -> None:
+    if not exact_position:
+        # The MySQL path: no read-view position from the server, so changes are replayed.
+        monkeypatch.setattr(cdc.snapshot, "snapshot_position", lambda link, source: None)
     with root.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS robots.items (id INT PRIMARY KEY, value INT)")
         cursor.execute("DELETE FROM robots.items")
@@ -99,3 +106,26 @@ async def _final_rows(reader_settings: ConnectionSettings) -> list[dict[str, Any
     snapshot = await stream.snapshot("robots", "items")
     await stream.stop()
     return snapshot.rows
+
+
+def test_keyless_table_keeps_equal_rows(
+    reader_settings: ConnectionSettings, root: pymysql.Connection
+) -> None:
+    with root.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS robots.keyless (n INT, word VARCHAR(10))")
+        cursor.execute("DELETE FROM robots.keyless")
+        cursor.execute("INSERT INTO robots.keyless VALUES (1, 'x'), (1, 'x'), (2, 'y')")
+
+    async def scenario() -> list[dict[str, Any]]:
+        settings = StreamSettings(ReaderSettings(
+            reader_settings, TableFilter.parse("robots.keyless"), server_id=7111, heartbeat_s=0.5))
+        stream = ChangeStream(settings)
+        await stream.start()
+        snapshot = await stream.snapshot("robots", "keyless")
+        await stream.stop()
+        return snapshot.rows
+
+    rows = asyncio.run(scenario())
+    with root.cursor() as cursor:
+        cursor.execute("DROP TABLE robots.keyless")
+    assert rows == [{"n": 1, "word": "x"}, {"n": 1, "word": "x"}, {"n": 2, "word": "y"}]

@@ -7,7 +7,9 @@ import threading
 from typing import Any
 
 import pymysql
+import pytest
 
+import cdc.snapshot
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent
 from cdc.hub import HubSettings
@@ -29,8 +31,11 @@ def churn(server: PrivateServer, stop: threading.Event) -> None:
 
 
 def test_tiny_buffer_snapshot_replays_binlog(
-    mysql_server: PrivateServer, reader_settings: ConnectionSettings, root: pymysql.Connection
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, root: pymysql.Connection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The MySQL path: no read-view position from the server, so changes are replayed.
+    monkeypatch.setattr(cdc.snapshot, "snapshot_position", lambda link, source: None)
     with root.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS robots.churn (id INT PRIMARY KEY, value INT)")
         cursor.execute("DELETE FROM robots.churn")
