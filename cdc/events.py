@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ class ChangeEvent:
     """One row change, with JSON-ready before and after images.
 
     `key` contains the primary key columns of the changed row (of the after image
-    for inserts and updates, of the before image for deletes). `txn_last` is
-    true for the last change of its transaction.
+    for inserts and updates, of the before image for deletes), and
+    `key_columns` names them. A table without a primary key has empty
+    `key_columns`, and `key` is then the whole row image. `txn_last` is true
+    for the last change of its transaction.
     """
 
     id: EventId
@@ -41,6 +44,7 @@ class ChangeEvent:
     end_offset: int
     txn_id: str
     txn_last: bool
+    key_columns: tuple[str, ...] = ()
 
     @property
     def qualified_table(self) -> str:
@@ -48,7 +52,4 @@ class ChangeEvent:
 
     def with_last(self, txn_last: bool) -> ChangeEvent:
         """Return a copy with the transaction-end flag set."""
-        return ChangeEvent(
-            self.id, self.op, self.db, self.table, self.key, self.before, self.after,
-            self.ts_ms, self.server_id, self.file_name, self.end_offset, self.txn_id, txn_last,
-        )
+        return dataclasses.replace(self, txn_last=txn_last)

@@ -9,6 +9,7 @@ and every position it reports is one the reader can restart from.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -32,10 +33,10 @@ from pymysqlreplication.row_event import (
 )
 
 from cdc.binlog_columns import TableRenderers, server_column_types
-from cdc.columns import RowRenderer
 from cdc.connection import ConnectionSettings
-from cdc.events import ChangeEvent, Operation, Row
+from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
+from cdc.row_images import row_changes
 from cdc.tables import TableFilter
 
 logger = logging.getLogger(__name__)
@@ -233,23 +234,18 @@ class BinlogReader:
             self._transaction = _OpenTransaction(self._boundary, None)
         transaction = self._transaction
         operation = _OPERATIONS[type(event)]
-        key_columns = _key_columns(event)
         end_offset = self._stream.log_pos
         # The library reads the rows on first access, with the columns as the renderers set them up.
         renderer = self._renderers.for_rows(event)
-        for row in event.rows:
-            before, after = _images(operation, row, renderer)
-            keyed = after if after is not None else before
-            assert keyed is not None
-            key = {name: keyed[name] for name in key_columns} if key_columns else dict(keyed)
+        for change in row_changes(event, operation, renderer):
             transaction.events.append(
                 ChangeEvent(
                     id=EventId(transaction.start, len(transaction.events) + 1),
-                    op=operation, db=event.schema, table=event.table, key=key,
-                    before=before, after=after, ts_ms=event.timestamp * 1000,
+                    op=operation, db=event.schema, table=event.table, key=change.key,
+                    before=change.before, after=change.after, ts_ms=event.timestamp * 1000,
                     server_id=event.packet.server_id, file_name=self._stream.log_file,
                     end_offset=end_offset, txn_id=transaction.gtid or str(transaction.start),
-                    txn_last=False,
+                    txn_last=False, key_columns=change.key_columns,
                 )
             )
 
@@ -272,32 +268,7 @@ class BinlogReader:
 
 def _at_commit(event: ChangeEvent, commit_ms: int) -> ChangeEvent:
     # Row events carry the statement's start time; the commit time is the XID's.
-    return ChangeEvent(
-        event.id, event.op, event.db, event.table, event.key, event.before, event.after,
-        commit_ms, event.server_id, event.file_name, event.end_offset, event.txn_id, False,
-    )
-
-
-def _images(
-    operation: Operation, row: dict[str, Any], renderer: RowRenderer
-) -> tuple[Row | None, Row | None]:
-    if operation is Operation.INSERT:
-        return None, renderer.render(row["values"])
-    if operation is Operation.DELETE:
-        return renderer.render(row["values"]), None
-    return renderer.render(row["before_values"]), renderer.render(row["after_values"])
-
-
-def _key_columns(event: Any) -> list[str]:
-    primary = [column.name for column in event.columns if getattr(column, "is_primary", False)]
-    if primary:
-        return primary
-    key = event.primary_key
-    if isinstance(key, str) and key:
-        return [key]
-    if isinstance(key, (list, tuple)):
-        return [str(name) for name in key]
-    return []
+    return dataclasses.replace(event, ts_ms=commit_ms, txn_last=False)
 
 
 def _query_text(event: Any) -> str:

@@ -17,6 +17,7 @@ def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
         "db": event.db,
         "table": event.table,
         "key": event.key,
+        "key_columns": list(event.key_columns),
         "before": event.before,
         "after": event.after,
         "ts_ms": event.ts_ms,
