@@ -56,6 +56,7 @@ def _add_http(parser: argparse.ArgumentParser) -> None:
 def _add_reader(parser: argparse.ArgumentParser) -> None:
     _add(parser, "tables", DEFAULT_TABLES,
          "watched tables, comma-separated db.table or db.* patterns")
+    _add_exclude_tables(parser)
     _add(parser, "server-id", DEFAULT_SERVER_ID,
          "replica server id the reader uses; unique among the server's replicas", type=int)
     _add(parser, "buffer-events", 10_000,
@@ -64,6 +65,11 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
          "memory for those events, in MiB; the oldest are dropped first", type=_count)
     _add(parser, "max-pending", 10_000,
          "change events a client may fall behind before it is disconnected", type=_count)
+
+
+def _add_exclude_tables(parser: argparse.ArgumentParser) -> None:
+    _add(parser, "exclude-tables", "", "tables never watched even when --tables matches them, "
+         "comma-separated db.table or db.* patterns; none by default")
 
 
 def _names(text: str) -> list[str]:
@@ -145,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check the server's binlog settings and privileges")
     _add(check, "mysql-url", None, "the server to check, as mysql://USER:PASSWORD@HOST:PORT/DB")
     _add(check, "tables", DEFAULT_TABLES, "watched tables, comma-separated db.table or db.*")
+    _add_exclude_tables(check)
     _add(check, "server-id", DEFAULT_SERVER_ID, "replica server id the reader will use", type=int)
 
     tail = commands.add_parser("tail", help="print each change a running rowcast server streams")

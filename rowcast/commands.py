@@ -43,7 +43,7 @@ def run_check(arguments: argparse.Namespace) -> int:
     """Print each required setting with ok or its fix; return 0 only when all are ok."""
     try:
         connection = ConnectionSettings.from_url(arguments.mysql_url)
-        tables = TableFilter.parse(arguments.tables)
+        tables = TableFilter.parse(arguments.tables, arguments.exclude_tables)
         link = connection.connect()
     except CdcError as error:
         return fail(str(error))
@@ -85,7 +85,7 @@ def run_serve(arguments: argparse.Namespace) -> int:
                       arguments.server_id)
     except CdcError as error:
         return fail(str(error))
-    print(f"rowcast: reading {connection.masked_url()}, tables {arguments.tables}")
+    print(f"rowcast: reading {connection.masked_url()}, tables {app_settings.stream.reader.tables}")
     print(f"rowcast: page at http://{arguments.http_host}:{arguments.http_port}/")
     return serve_http(app_settings, arguments.http_host, arguments.http_port)
 
@@ -141,7 +141,7 @@ def serve_http(settings: AppSettings, host: str, port: int) -> int:
 def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings) -> AppSettings:
     reader = ReaderSettings(
         connection=connection,
-        tables=TableFilter.parse(arguments.tables),
+        tables=TableFilter.parse(arguments.tables, arguments.exclude_tables),
         server_id=arguments.server_id,
     )
     hub = HubSettings(
