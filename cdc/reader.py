@@ -33,10 +33,11 @@ from pymysqlreplication.row_event import (
 )
 
 from cdc.binlog_columns import TableRenderers, server_column_types
+from cdc.column_filter import ColumnFilter
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
-from cdc.row_images import row_changes
+from cdc.row_images import ImageOptions, row_changes
 from cdc.tables import TableFilter
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class ReaderSettings:
     # First and longest wait, in seconds, between reconnect attempts.
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 10.0
+    # Columns left out of every image and key.
+    excluded_columns: ColumnFilter = ColumnFilter()
 
 
 class TransactionSink(Protocol):
@@ -237,7 +240,8 @@ class BinlogReader:
         end_offset = self._stream.log_pos
         # The library reads the rows on first access, with the columns as the renderers set them up.
         renderer = self._renderers.for_rows(event)
-        for change in row_changes(event, operation, renderer):
+        options = ImageOptions(self._settings.excluded_columns.excluded_in(*qualified))
+        for change in row_changes(event, operation, renderer, options):
             transaction.events.append(
                 ChangeEvent(
                     id=EventId(transaction.start, len(transaction.events) + 1),

@@ -84,8 +84,9 @@ async def take_snapshot(
     db: str,
     table: str,
     read_binlog: ReplaySource | None = None,
+    excluded: frozenset[str] = frozenset(),
 ) -> Snapshot:
-    """Read db.table consistently with the hub's stream.
+    """Read db.table consistently with the hub's stream, without the columns named in excluded.
 
     The changes to replay come from the hub's buffer. When the buffer moved on
     while the table was read, they come from `read_binlog`, which re-reads
@@ -95,7 +96,7 @@ async def take_snapshot(
         started = time.monotonic()
         replay_from = hub.horizon
         selected = await asyncio.to_thread(
-            _select_consistent, connection, db, table, hub.position.source
+            _select_consistent, connection, db, table, hub.position.source, excluded
         )
         try:
             await hub.wait_for_position(selected.position, CATCH_UP_TIMEOUT_S)
@@ -131,7 +132,7 @@ async def take_snapshot(
 
 
 def _select_consistent(
-    connection: ConnectionSettings, db: str, table: str, source: str
+    connection: ConnectionSettings, db: str, table: str, source: str, excluded: frozenset[str]
 ) -> _Selected:
     link = connection.connect(autocommit=True, conv=TEXT_CONVERSIONS)
     try:
@@ -145,7 +146,9 @@ def _select_consistent(
             if position is None:
                 position = current_position(link, source)
             try:
-                columns = column_types(link, db, table)
+                # Excluded columns are not even selected; `excluded` holds lower-case names.
+                columns = [(name, sql_type) for name, sql_type in column_types(link, db, table)
+                           if name.lower() not in excluded]
             except pymysql.err.ProgrammingError as error:
                 if error.args[0] == _NO_SUCH_TABLE:
                     raise TableNotFound(f"Table {db}.{table} does not exist on the server.") from None

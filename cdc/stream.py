@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 
 from cdc.catchup import CatchUp, catch_up_settings, read_range
 from cdc.checks import require_ready
+from cdc.column_filter import require_excludable
 from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, EventFilter, HubSettings, Notice, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
+from cdc.refused import BinlogRefused
 from cdc.server import ServerInfo, binlog_files, current_position, server_fingerprint
 from cdc.snapshot import Snapshot, take_snapshot
 
@@ -67,6 +69,9 @@ class ChangeStream:
         connection = reader_settings.connection
         self.server = await asyncio.to_thread(
             require_ready, connection.connect, reader_settings.tables, reader_settings.server_id
+        )
+        await asyncio.to_thread(
+            require_excludable, connection.connect, reader_settings.excluded_columns
         )
         link = await asyncio.to_thread(connection.connect)
         try:
@@ -172,8 +177,10 @@ class ChangeStream:
 
     async def snapshot(self, db: str, table: str) -> Snapshot:
         """Take a snapshot of one watched table, consistent with the stream."""
+        reader = self.settings.reader
         return await take_snapshot(
-            self.hub, self.settings.reader.connection, db, table, self._read_binlog
+            self.hub, reader.connection, db, table, self._read_binlog,
+            reader.excluded_columns.excluded_in(db, table),
         )
 
     async def _read_binlog(self, after: EventId, end: BinlogPosition) -> list[ChangeEvent]:
@@ -191,6 +198,11 @@ class ChangeStream:
         while not self._stop.is_set():
             try:
                 reader.run(self._stop)
+                return
+            except BinlogRefused as error:
+                # Reading the same binlog again would fail the same way.
+                logger.error("binlog reader stopped position=%s error=%s", reader.position, error)
+                sink.reader_state("failed", str(error))
                 return
             except Exception:
                 failures += 1

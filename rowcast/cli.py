@@ -57,6 +57,8 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
     _add(parser, "tables", DEFAULT_TABLES,
          "watched tables, comma-separated db.table or db.* patterns")
     _add_exclude_tables(parser)
+    _add(parser, "exclude-columns", "", "columns never sent in any change event or snapshot, "
+         "comma-separated db.table.column; none by default")
     _add(parser, "server-id", DEFAULT_SERVER_ID,
          "replica server id the reader uses; unique among the server's replicas", type=int)
     _add(parser, "buffer-events", 10_000,

@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from cdc.checks import require_ready, run_checks
+from cdc.column_filter import ColumnFilter, require_excludable
 from cdc.connection import ConnectionSettings
 from cdc.errors import CdcError
 from cdc.hub import HubSettings
@@ -83,6 +84,7 @@ def run_serve(arguments: argparse.Namespace) -> int:
         _check_port_free(arguments.http_host, arguments.http_port)
         require_ready(connection.connect, app_settings.stream.reader.tables,
                       arguments.server_id)
+        require_excludable(connection.connect, app_settings.stream.reader.excluded_columns)
     except CdcError as error:
         return fail(str(error))
     print(f"rowcast: reading {connection.masked_url()}, tables {app_settings.stream.reader.tables}")
@@ -98,6 +100,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
         app_settings = _app_settings(arguments, database.reader)
         require_ready(database.reader.connect, app_settings.stream.reader.tables,
                       arguments.server_id)
+        require_excludable(database.reader.connect, app_settings.stream.reader.excluded_columns)
     except (CdcError, PrivateServerError) as error:
         return fail(str(error))
     stop = threading.Event()
@@ -143,6 +146,7 @@ def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings)
         connection=connection,
         tables=TableFilter.parse(arguments.tables, arguments.exclude_tables),
         server_id=arguments.server_id,
+        excluded_columns=ColumnFilter.parse(arguments.exclude_columns),
     )
     hub = HubSettings(
         buffer_events=arguments.buffer_events,
