@@ -23,12 +23,16 @@ _GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON (?P<target>\S+) TO ", re.IGN
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One checked setting: its current value and, when wrong, the fix."""
+    """One checked setting: its current value and, when wrong, the fix.
+
+    An informational result shows a value for reference and never fails.
+    """
 
     name: str
     current: str
     required: str
     fix: str | None = None
+    informational: bool = False
 
     @property
     def ok(self) -> bool:
@@ -36,6 +40,8 @@ class CheckResult:
 
     def describe(self) -> str:
         """Return one readable line, with the fix when the check failed."""
+        if self.informational:
+            return f"info  {self.name} = {self.current}"
         if self.ok:
             return f"ok    {self.name} = {self.current}"
         return f"FAIL  {self.name} = {self.current} (required: {self.required}). Fix: {self.fix}"
@@ -80,7 +86,19 @@ def check_settings(variables: dict[str, str | None], reader_server_id: int) -> l
         _check_server_id(variables, reader_server_id),
     ]
     results.extend(_check_compression(variables))
+    results.extend(_gtid_info(variables))
     return results
+
+
+def _gtid_info(variables: dict[str, str | None]) -> list[CheckResult]:
+    # The reader follows file and offset positions, and reads GTIDs where the
+    # server writes them, so any GTID setting works. MySQL has gtid_mode;
+    # MariaDB always writes GTIDs and has gtid_strict_mode and gtid_current_pos.
+    return [
+        CheckResult(name, variables[name] or "(empty)", "any value", informational=True)
+        for name in ("gtid_mode", "gtid_strict_mode", "gtid_current_pos")
+        if variables.get(name) is not None
+    ]
 
 
 def _check_server_id(variables: dict[str, str | None], reader_server_id: int) -> CheckResult:
@@ -165,6 +183,7 @@ def run_checks(
     names = [
         "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "server_id",
         "log_bin_compress", "binlog_transaction_compression",
+        "gtid_mode", "gtid_strict_mode", "gtid_current_pos",
     ]
     results = check_settings(global_variables(connection, names), reader_server_id)
     with connection.cursor() as cursor:

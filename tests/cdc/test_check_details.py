@@ -1,0 +1,40 @@
+"""`rowcast check` shows GTID settings for reference, and never fails on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdc.checks import check_settings
+from rowcast.private_server import PrivateServer
+from test_checks import reader_url, run_check_command
+
+FULL_SETTINGS: dict[str, str | None] = {
+    "log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL",
+    "binlog_row_metadata": "FULL", "server_id": "1",
+}
+
+
+@pytest.mark.parametrize(
+    ("variables", "lines"),
+    [
+        ({"gtid_mode": "OFF"}, ["info  gtid_mode = OFF"]),
+        ({"gtid_mode": "ON"}, ["info  gtid_mode = ON"]),
+        ({"gtid_strict_mode": "OFF", "gtid_current_pos": ""},
+         ["info  gtid_strict_mode = OFF", "info  gtid_current_pos = (empty)"]),
+        ({"gtid_strict_mode": "ON", "gtid_current_pos": "0-1-42"},
+         ["info  gtid_strict_mode = ON", "info  gtid_current_pos = 0-1-42"]),
+        ({}, []),
+    ],
+)
+def test_gtid_lines_are_informational(variables: dict[str, str | None], lines: list[str]) -> None:
+    results = check_settings(FULL_SETTINGS | variables, reader_server_id=4217)
+    assert [result.describe() for result in results if result.informational] == lines
+    assert all(result.ok for result in results)
+
+
+def test_check_shows_mariadb_gtid(mysql_server: PrivateServer) -> None:
+    result = run_check_command(reader_url(mysql_server))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "info  gtid_strict_mode = " in result.stdout
+    assert "info  gtid_current_pos = " in result.stdout
+    assert "all checks passed" in result.stdout
