@@ -33,6 +33,8 @@ class CheckResult:
     required: str
     fix: str | None = None
     informational: bool = False
+    # Set when the value is accepted with a drawback the reader should know about.
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -42,6 +44,8 @@ class CheckResult:
         """Return one readable line, with the fix when the check failed."""
         if self.informational:
             return f"info  {self.name} = {self.current}"
+        if self.warning is not None:
+            return f"warn  {self.name} = {self.current}: {self.warning}"
         if self.ok:
             return f"ok    {self.name} = {self.current}"
         return f"FAIL  {self.name} = {self.current} (required: {self.required}). Fix: {self.fix}"
@@ -68,7 +72,9 @@ def _check_variable(
     return CheckResult(name, current, required)
 
 
-def check_settings(variables: dict[str, str | None], reader_server_id: int) -> list[CheckResult]:
+def check_settings(
+    variables: dict[str, str | None], reader_server_id: int, allow_partial_images: bool = False
+) -> list[CheckResult]:
     """Check binlog variables read with `global_variables`."""
     results = [
         _check_variable(
@@ -77,9 +83,7 @@ def check_settings(variables: dict[str, str | None], reader_server_id: int) -> l
             "log_bin cannot be changed while the server runs.",
         ),
         _check_variable(variables, "binlog_format", "ROW", _dynamic_fix("binlog_format", "ROW")),
-        _check_variable(
-            variables, "binlog_row_image", "FULL", _dynamic_fix("binlog_row_image", "FULL")
-        ),
+        _check_row_image(variables, allow_partial_images),
         _check_variable(
             variables, "binlog_row_metadata", "FULL", _dynamic_fix("binlog_row_metadata", "FULL")
         ),
@@ -99,6 +103,19 @@ def _gtid_info(variables: dict[str, str | None]) -> list[CheckResult]:
         for name in ("gtid_mode", "gtid_strict_mode", "gtid_current_pos")
         if variables.get(name) is not None
     ]
+
+
+def _check_row_image(variables: dict[str, str | None], allow_partial_images: bool) -> CheckResult:
+    result = _check_variable(
+        variables, "binlog_row_image", "FULL", _dynamic_fix("binlog_row_image", "FULL")
+    )
+    if allow_partial_images and result.current.upper() in ("MINIMAL", "NOBLOB"):
+        return CheckResult(
+            result.name, result.current, "FULL, or MINIMAL or NOBLOB with --allow-partial-images",
+            warning="accepted with --allow-partial-images; change events leave out the columns "
+                    "the server did not log and list them in `missing`",
+        )
+    return result
 
 
 def _check_server_id(variables: dict[str, str | None], reader_server_id: int) -> CheckResult:
@@ -176,7 +193,8 @@ def _parse_grants(grants: list[str]) -> dict[tuple[str, str], set[str]]:
 
 
 def run_checks(
-    connection: pymysql.Connection, tables: TableFilter, reader_server_id: int
+    connection: pymysql.Connection, tables: TableFilter, reader_server_id: int,
+    allow_partial_images: bool = False,
 ) -> tuple[ServerInfo, list[CheckResult]]:
     """Run every check over one connection; return the server info and the results."""
     info = server_info(connection)
@@ -185,7 +203,9 @@ def run_checks(
         "log_bin_compress", "binlog_transaction_compression",
         "gtid_mode", "gtid_strict_mode", "gtid_current_pos",
     ]
-    results = check_settings(global_variables(connection, names), reader_server_id)
+    results = check_settings(
+        global_variables(connection, names), reader_server_id, allow_partial_images
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT CURRENT_USER()")
         user, _, host = str(cursor.fetchone()[0]).partition("@")
@@ -197,12 +217,13 @@ def run_checks(
 
 
 def require_ready(
-    connect: Callable[[], pymysql.Connection], tables: TableFilter, reader_server_id: int
+    connect: Callable[[], pymysql.Connection], tables: TableFilter, reader_server_id: int,
+    allow_partial_images: bool = False,
 ) -> ServerInfo:
     """Run every check; raise ServerMisconfigured listing each failed one with its fix."""
     connection = connect()
     try:
-        info, results = run_checks(connection, tables, reader_server_id)
+        info, results = run_checks(connection, tables, reader_server_id, allow_partial_images)
     finally:
         connection.close()
     failed = [result for result in results if not result.ok]

@@ -28,7 +28,9 @@ class ChangeEvent:
     for inserts and updates, of the before image for deletes), and
     `key_columns` names them. A table without a primary key has empty
     `key_columns`, and `key` is then the whole row image. `txn_last` is true
-    for the last change of its transaction.
+    for the last change of its transaction. `missing_before` and
+    `missing_after` name the columns the server did not log in each image
+    (binlog_row_image MINIMAL or NOBLOB); they are empty for full images.
     """
 
     id: EventId
@@ -45,6 +47,8 @@ class ChangeEvent:
     txn_id: str
     txn_last: bool
     key_columns: tuple[str, ...] = ()
+    missing_before: tuple[str, ...] = ()
+    missing_after: tuple[str, ...] = ()
 
     @property
     def qualified_table(self) -> str:

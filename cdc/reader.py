@@ -68,6 +68,9 @@ class ReaderSettings:
     reconnect_max_s: float = 10.0
     # Columns left out of every image and key.
     excluded_columns: ColumnFilter = ColumnFilter()
+    # True to stream partial row images (binlog_row_image MINIMAL or NOBLOB)
+    # with their absent columns listed; False stops the reader at the first one.
+    allow_partial_images: bool = False
 
 
 class TransactionSink(Protocol):
@@ -240,7 +243,8 @@ class BinlogReader:
         end_offset = self._stream.log_pos
         # The library reads the rows on first access, with the columns as the renderers set them up.
         renderer = self._renderers.for_rows(event)
-        options = ImageOptions(self._settings.excluded_columns.excluded_in(*qualified))
+        options = ImageOptions(self._settings.excluded_columns.excluded_in(*qualified),
+                               self._settings.allow_partial_images)
         for change in row_changes(event, operation, renderer, options):
             transaction.events.append(
                 ChangeEvent(
@@ -250,6 +254,7 @@ class BinlogReader:
                     server_id=event.packet.server_id, file_name=self._stream.log_file,
                     end_offset=end_offset, txn_id=transaction.gtid or str(transaction.start),
                     txn_last=False, key_columns=change.key_columns,
+                    missing_before=change.missing_before, missing_after=change.missing_after,
                 )
             )
 

@@ -212,10 +212,14 @@ def _replay_keyed(rows: list[Row], changes: list[ChangeEvent], key_columns: list
 
     by_key = {key_of(row): row for row in rows}
     for change in changes:
+        previous = None
         if change.before is not None:
-            by_key.pop(key_of(change.before), None)
+            previous = by_key.pop(key_of(change.before), None)
         if change.after is not None:
-            by_key[key_of(change.after)] = change.after
+            # A partial after image (--allow-partial-images) lacks columns the
+            # server did not log; the row read or replayed so far supplies them.
+            after = {**(previous or {}), **change.after} if change.missing_after else change.after
+            by_key[key_of(after)] = after
     return list(by_key.values())
 
 

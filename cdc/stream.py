@@ -68,7 +68,8 @@ class ChangeStream:
         reader_settings = self.settings.reader
         connection = reader_settings.connection
         self.server = await asyncio.to_thread(
-            require_ready, connection.connect, reader_settings.tables, reader_settings.server_id
+            require_ready, connection.connect, reader_settings.tables, reader_settings.server_id,
+            reader_settings.allow_partial_images,
         )
         await asyncio.to_thread(
             require_excludable, connection.connect, reader_settings.excluded_columns

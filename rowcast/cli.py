@@ -57,6 +57,7 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
     _add(parser, "tables", DEFAULT_TABLES,
          "watched tables, comma-separated db.table or db.* patterns")
     _add_exclude_tables(parser)
+    _add_allow_partial_images(parser)
     _add(parser, "exclude-columns", "", "columns never sent in any change event or snapshot, "
          "comma-separated db.table.column; none by default")
     _add(parser, "server-id", DEFAULT_SERVER_ID,
@@ -72,6 +73,15 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
 def _add_exclude_tables(parser: argparse.ArgumentParser) -> None:
     _add(parser, "exclude-tables", "", "tables never watched even when --tables matches them, "
          "comma-separated db.table or db.* patterns; none by default")
+
+
+def _add_allow_partial_images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-partial-images", action="store_true",
+        default=str(_env("allow-partial-images", "")).lower() in ("1", "true", "yes"),
+        help="accept binlog_row_image MINIMAL or NOBLOB: change events leave out the columns "
+             "the server did not log and list them in `missing` (env ROWCAST_ALLOW_PARTIAL_IMAGES)",
+    )
 
 
 def _names(text: str) -> list[str]:
@@ -154,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(check, "mysql-url", None, "the server to check, as mysql://USER:PASSWORD@HOST:PORT/DB")
     _add(check, "tables", DEFAULT_TABLES, "watched tables, comma-separated db.table or db.*")
     _add_exclude_tables(check)
+    _add_allow_partial_images(check)
     _add(check, "server-id", DEFAULT_SERVER_ID, "replica server id the reader will use", type=int)
 
     tail = commands.add_parser("tail", help="print each change a running rowcast server streams")

@@ -49,7 +49,8 @@ def run_check(arguments: argparse.Namespace) -> int:
     except CdcError as error:
         return fail(str(error))
     try:
-        info, results = run_checks(link, tables, arguments.server_id)
+        info, results = run_checks(link, tables, arguments.server_id,
+                                   arguments.allow_partial_images)
     finally:
         link.close()
     print(f"server {connection.masked_url()}: {info.version}")
@@ -83,7 +84,7 @@ def run_serve(arguments: argparse.Namespace) -> int:
         app_settings = _app_settings(arguments, connection)
         _check_port_free(arguments.http_host, arguments.http_port)
         require_ready(connection.connect, app_settings.stream.reader.tables,
-                      arguments.server_id)
+                      arguments.server_id, arguments.allow_partial_images)
         require_excludable(connection.connect, app_settings.stream.reader.excluded_columns)
     except CdcError as error:
         return fail(str(error))
@@ -99,7 +100,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
         database = demo.prepare_database(arguments)
         app_settings = _app_settings(arguments, database.reader)
         require_ready(database.reader.connect, app_settings.stream.reader.tables,
-                      arguments.server_id)
+                      arguments.server_id, arguments.allow_partial_images)
         require_excludable(database.reader.connect, app_settings.stream.reader.excluded_columns)
     except (CdcError, PrivateServerError) as error:
         return fail(str(error))
@@ -147,6 +148,7 @@ def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings)
         tables=TableFilter.parse(arguments.tables, arguments.exclude_tables),
         server_id=arguments.server_id,
         excluded_columns=ColumnFilter.parse(arguments.exclude_columns),
+        allow_partial_images=arguments.allow_partial_images,
     )
     hub = HubSettings(
         buffer_events=arguments.buffer_events,

@@ -11,7 +11,7 @@ from cdc.hub import Notice
 
 def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
     """Return the public JSON object of a change event."""
-    return {
+    data: dict[str, Any] = {
         "id": str(event.id),
         "op": event.op.value,
         "db": event.db,
@@ -28,6 +28,11 @@ def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
         },
         "txn": {"id": event.txn_id, "last": event.txn_last},
     }
+    # Only partial row images carry `missing`, so complete events stay as they were.
+    if event.missing_before or event.missing_after:
+        data["missing"] = {"before": list(event.missing_before),
+                           "after": list(event.missing_after)}
+    return data
 
 
 def dumps(value: Any) -> str:

@@ -38,3 +38,16 @@ def test_check_shows_mariadb_gtid(mysql_server: PrivateServer) -> None:
     assert "info  gtid_strict_mode = " in result.stdout
     assert "info  gtid_current_pos = " in result.stdout
     assert "all checks passed" in result.stdout
+@pytest.mark.parametrize("image", ["MINIMAL", "NOBLOB"])
+def test_check_warns_when_allowed(image: str) -> None:
+    results = check_settings(FULL_SETTINGS | {"binlog_row_image": image}, 4217,
+                             allow_partial_images=True)
+    row_image = next(result for result in results if result.name == "binlog_row_image")
+    assert row_image.ok
+    assert row_image.describe().startswith(f"warn  binlog_row_image = {image}: accepted")
+
+
+@pytest.mark.parametrize("image", ["MINIMAL", "NOBLOB"])
+def test_check_fails_when_not_allowed(image: str) -> None:
+    results = check_settings(FULL_SETTINGS | {"binlog_row_image": image}, 4217)
+    assert [result.name for result in results if not result.ok] == ["binlog_row_image"]
