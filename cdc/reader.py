@@ -21,6 +21,7 @@ from pymysqlreplication.event import (
     GtidEvent,
     HeartbeatLogEvent,
     MariadbGtidEvent,
+    NotImplementedEvent,
     QueryEvent,
     RotateEvent,
     XidEvent,
@@ -34,6 +35,7 @@ from pymysqlreplication.row_event import (
 
 from cdc.binlog_columns import TableRenderers, server_column_types
 from cdc.column_filter import ColumnFilter
+from cdc.compressed_events import check_not_compressed
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
@@ -55,7 +57,7 @@ _OPERATIONS = {
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    """Connection, watched tables, replica id and retry timing of the reader."""
+    """Connection, watched tables and columns, replica id, retry timing and image policy of the reader."""
 
     connection: ConnectionSettings
     tables: TableFilter
@@ -165,8 +167,11 @@ class BinlogReader:
             only_schemas=list(self._settings.tables.databases),
             only_events=[
                 *_ROW_EVENTS, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
-                RotateEvent, HeartbeatLogEvent, TableMapEvent,
+                RotateEvent, HeartbeatLogEvent, TableMapEvent, NotImplementedEvent,
             ],
+            # The library drops events it cannot decode unless asked for them;
+            # compressed ones must stop the reader (see cdc/compressed_events.py).
+            filter_non_implemented_events=False,
             slave_heartbeat=self._settings.heartbeat_s,
             # With is_mariadb=True, mysql-replication 1.0 ignores log_file and
             # log_pos and asks MariaDB for a GTID-based dump. Both servers accept
@@ -212,6 +217,10 @@ class BinlogReader:
             self._on_query(event)
         elif isinstance(event, TableMapEvent):
             self._on_table_map(event)
+        elif isinstance(event, NotImplementedEvent):
+            # Other undecoded events (such as MySQL's anonymous GTID) carry no
+            # row changes and leave the boundary where it is.
+            check_not_compressed(event.event_type, str(self._stream_position()))
         elif self._transaction is None:
             # Rotate and heartbeat events sit between transactions.
             self._boundary = self._stream_position()
