@@ -1,4 +1,4 @@
-"""Excluded columns: `db.table.column` names that never leave the server in any event or snapshot."""
+"""Excluded columns: `db.table.column` names never sent in any change event or snapshot."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ _OPERATIONS = {
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    """Connection, watched tables and columns, replica id, retry timing and image policy of the reader."""
+    """Connection, watched tables and columns, replica id, retry timing and image policy."""
 
     connection: ConnectionSettings
     tables: TableFilter
@@ -69,7 +69,7 @@ class ReaderSettings:
     reconnect_min_s: float = 0.5
     reconnect_max_s: float = 10.0
     # Columns left out of every image and key.
-    excluded_columns: ColumnFilter = ColumnFilter()
+    excluded_columns: ColumnFilter = field(default_factory=ColumnFilter)
     # True to stream partial row images (binlog_row_image MINIMAL or NOBLOB)
     # with their absent columns listed; False stops the reader at the first one.
     allow_partial_images: bool = False

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_checks import reader_url, run_check_command
 
 from cdc.checks import check_settings
 from rowcast.private_server import PrivateServer
-from test_checks import reader_url, run_check_command
 
 FULL_SETTINGS: dict[str, str | None] = {
     "log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from clients import SseClient
+from servers import READER_PASSWORD, start_app, start_server
 
 from cdc.connection import ConnectionSettings
-from clients import SseClient
 from rowcast.paths import GRANTS_FILE, SCHEMA_FILE
 from rowcast.private_server import PrivateServer
-from servers import READER_PASSWORD, start_app, start_server
 
 
 @pytest.fixture(scope="module")

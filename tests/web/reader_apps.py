@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import uvicorn
+from servers import RunningApp, _server_ids
 
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
@@ -15,7 +16,6 @@ from cdc.reader import ReaderSettings
 from cdc.stream import StreamSettings
 from cdc.tables import TableFilter
 from rowcast.private_server import free_port
-from servers import RunningApp, _server_ids
 from web.app import create_app
 from web.state import AppSettings
 

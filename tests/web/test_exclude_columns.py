@@ -9,15 +9,15 @@ from collections.abc import Iterator
 import httpx
 import pymysql
 import pytest
+from clients import SseClient
+from reader_apps import start_reader_app
+from servers import READER_PASSWORD, RunningApp
 
 from cdc.column_filter import ColumnFilter, check_excludable
 from cdc.connection import ConnectionSettings
 from cdc.errors import ConfigurationError
 from cdc.tables import TableFilter
-from clients import SseClient
-from reader_apps import start_reader_app
 from rowcast.private_server import PrivateServer
-from servers import READER_PASSWORD, RunningApp
 
 SECRET = "hash-0f3c9b2e-secret"
 EXCLUDED = ColumnFilter.parse("robots.accounts.password_hash")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -9,13 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pymysql
 import pytest
+from clients import SseClient
+from reader_apps import start_reader_app
+from servers import RunningApp
 
 from cdc.connection import ConnectionSettings
 from cdc.errors import ConfigurationError
 from cdc.tables import TableFilter
-from clients import SseClient
-from reader_apps import start_reader_app
-from servers import RunningApp
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_excluded_table_sends_no_changes(audit_app: RunningApp, root: pymysql.Co
     change = client.changes(1)[0]
     client.close()
     assert change["table"] == "task"
-    with pytest.raises(Exception):
+    with pytest.raises(queue.Empty):
         client.next("change", timeout=1)
 
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pymysql
 import pytest
-
-from cdc.connection import ConnectionSettings
 from clients import SseClient
 from servers import RunningApp, start_app
+
+from cdc.connection import ConnectionSettings
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ from typing import Any
 
 import pymysql
 import pytest
+from clients import SseClient, SseMessage
+from reader_apps import start_reader_app
+from servers import RunningApp
 
 from cdc.connection import ConnectionSettings
 from cdc.tables import TableFilter
-from clients import SseClient, SseMessage
-from reader_apps import start_reader_app
 from rowcast.private_server import PrivateServer
-from servers import RunningApp
 
 TASKS = TableFilter.parse("robots.task")
 
