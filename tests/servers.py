@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -66,14 +67,20 @@ class RunningApp:
 
 def start_app(
     connection: ConnectionSettings,
-    tables: str = "robots.task",
+    tables: str | TableFilter = "robots.task",
     hub: HubSettings | None = None,
     port: int | None = None,
+    reader_options: dict[str, Any] | None = None,
     **app_options: Any,
 ) -> RunningApp:
-    """Serve a new app, on a free port unless given; each app gets its own replica ids."""
-    reader = ReaderSettings(connection, TableFilter.parse(tables), server_id=next(_server_ids),
+    """Serve a new app, on a free port unless given; each app gets its own replica ids.
+
+    reader_options override ReaderSettings fields; app_options override AppSettings fields.
+    """
+    table_filter = TableFilter.parse(tables) if isinstance(tables, str) else tables
+    reader = ReaderSettings(connection, table_filter, server_id=next(_server_ids),
                             heartbeat_s=0.5)
+    reader = dataclasses.replace(reader, **(reader_options or {}))
     settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0, **app_options)
     port = port or free_port()
     app = create_app(settings)
