@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -95,3 +96,23 @@ def start_app(
             raise RuntimeError(f"The app on port {port} did not start; see the log")
         time.sleep(0.02)
     return RunningApp(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+def purge_older_binlogs(root: pymysql.Connection) -> None:
+    """Rotate the binlog and purge the older files.
+
+    The server keeps a file while a replica still reads it, so this retries
+    until the live reader has moved on to the new file.
+    """
+    with root.cursor() as cursor:
+        cursor.execute("FLUSH BINARY LOGS")
+        cursor.execute("SHOW MASTER STATUS")
+        current_file = cursor.fetchone()[0]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            cursor.execute("PURGE BINARY LOGS TO %s", (current_file,))
+            cursor.execute("SHOW BINARY LOGS")
+            if [row[0] for row in cursor.fetchall()] == [current_file]:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"binlogs before {current_file} were not purged")

@@ -25,7 +25,7 @@ from rowcast import cli
 from rowcast.private_server import free_port
 from rowcast.tail_format import Style, escape, format_change, json_line, show_value
 from rowcast.tail_sse import SseEvent, parse_events
-from servers import RunningApp, start_app
+from servers import RunningApp, purge_older_binlogs, start_app
 
 WAIT_S = 30.0
 TIME = r"\d\d:\d\d:\d\d"
@@ -284,22 +284,6 @@ def test_resume_after_app_restart(
     assert len({change["id"] for change in changes}) == 4
     resumed = tail.message(r"^rowcast: resumed after ")
     assert resumed == f"rowcast: resumed after {before_stop['id']}"
-
-
-def purge_older_binlogs(root: pymysql.Connection) -> None:
-    """Rotate the binlog and purge the older files, retrying while a reader still reads one."""
-    with root.cursor() as cursor:
-        cursor.execute("FLUSH BINARY LOGS")
-        cursor.execute("SHOW MASTER STATUS")
-        current_file = cursor.fetchone()[0]
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            cursor.execute("PURGE BINARY LOGS TO %s", (current_file,))
-            cursor.execute("SHOW BINARY LOGS")
-            if [row[0] for row in cursor.fetchall()] == [current_file]:
-                return
-            time.sleep(0.1)
-    raise AssertionError(f"binlogs before {current_file} were not purged")
 
 
 def test_reset_warns_and_continues(

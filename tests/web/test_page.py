@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pymysql
-import pytest
 from playwright.sync_api import Page, expect
 
 from browser_support import needs_chromium

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 
 import pymysql
-import pytest
 from playwright.sync_api import Page, expect
 
 from cdc.connection import ConnectionSettings
 from rowcast.private_server import free_port
 from browser_support import needs_chromium
-from servers import start_app
-from test_resume import purge_older_binlogs
+from servers import purge_older_binlogs, start_app
 
 pytestmark = needs_chromium
 

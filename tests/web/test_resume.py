@@ -18,7 +18,7 @@ from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
 from clients import SseClient
 from rowcast.private_server import PrivateServer, free_port
-from servers import start_app
+from servers import purge_older_binlogs, start_app
 
 
 def write_updates(server: PrivateServer, count: int, start: int = 0) -> None:
@@ -84,26 +84,6 @@ def test_resume_after_streamer_restart(
     finally:
         second_app.stop()
     assert names(missed) == [f"write {number}" for number in range(10, 25)]
-
-
-def purge_older_binlogs(root: pymysql.Connection) -> None:
-    """Rotate the binlog and purge the older files.
-
-    The server keeps a file while a replica still reads it, so this retries
-    until the live reader has moved on to the new file.
-    """
-    with root.cursor() as cursor:
-        cursor.execute("FLUSH BINARY LOGS")
-        cursor.execute("SHOW MASTER STATUS")
-        current_file = cursor.fetchone()[0]
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            cursor.execute("PURGE BINARY LOGS TO %s", (current_file,))
-            cursor.execute("SHOW BINARY LOGS")
-            if [row[0] for row in cursor.fetchall()] == [current_file]:
-                return
-            time.sleep(0.1)
-    raise AssertionError(f"binlogs before {current_file} were not purged")
 
 
 def test_purged_binlog_gets_reset(
