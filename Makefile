@@ -24,3 +24,11 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .rowcast test-output .pytest_cache
+
+# `make bench` runs the benchmarks against a private server and writes
+# BENCHMARKS.md; BENCH_ARGS="--quick" runs tiny sizes (see benchmarks/README.md).
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Benchmarks of rowcast: decode throughput, latency, fan-out and slow clients."""

@@ -1,0 +1,257 @@
+"""Stream clients for the benchmarks: SSE over raw asyncio sockets, and WebSocket.
+
+Both hand each change event to a handler with the time.time() at which its
+bytes were read, so that delivery latency compares two clocks of one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+HOST = "127.0.0.1"
+READ_SIZE = 65536
+OPEN_TIMEOUT_S = 30.0
+SSE_CHANGE = b"\nevent: change\n"
+SSE_STATUS = b"\nevent: status\n"
+SSE_CLOSED = b"\nevent: closed\n"
+SSE_DATA = b"\ndata: "
+SENT_AT_FIELD = b'"Sent_At":'
+_JSON_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+# States of ChunkedDecoder: a chunk size line, chunk data, the CRLF after the
+# data, and the end of the body after the zero-size chunk.
+_SIZE_LINE, _DATA, _DATA_END, _FINISHED = range(4)
+
+# Receives the bytes of one change event and when they were read; returns
+# True when the client should stop reading.
+ChangeHandler = Callable[[bytes, float], bool]
+
+
+class StreamError(RuntimeError):
+    """A stream endpoint responded with something other than an open stream."""
+
+
+class ChunkedDecoder:
+    """Incremental decoder of an HTTP/1.1 chunked body (RFC 9112, section 7.1)."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._state = _SIZE_LINE
+        # Bytes of the current chunk's data still to come.
+        self._remaining = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Return the body bytes in data, together with any held back from earlier calls."""
+        buffer = self._buffer + data
+        output = []
+        position = 0
+        while True:
+            if self._state == _DATA:
+                piece = buffer[position:position + self._remaining]
+                output.append(piece)
+                position += len(piece)
+                self._remaining -= len(piece)
+                if self._remaining:
+                    break
+                self._state = _DATA_END
+            elif self._state == _DATA_END:
+                if len(buffer) - position < 2:
+                    break
+                position += 2
+                self._state = _SIZE_LINE
+            elif self._state == _SIZE_LINE:
+                line_end = buffer.find(b"\r\n", position)
+                if line_end < 0:
+                    break
+                # A size line may carry extensions after a semicolon.
+                size = int(buffer[position:line_end].split(b";", 1)[0], 16)
+                position = line_end + 2
+                self._remaining = size
+                self._state = _DATA if size else _FINISHED
+            else:
+                break
+        self._buffer = buffer[position:]
+        return b"".join(output)
+
+
+class SseConnection:
+    """One GET /events request read over a plain socket."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._decoder = ChunkedDecoder()
+        self._pending = b""
+        self._events: list[bytes] = []
+        # The reason the server gave when it ended the stream, such as a too slow client.
+        self.closed_reason: str | None = None
+
+    @classmethod
+    async def open(cls, port: int, query: str, receive_buffer: int | None = None) -> SseConnection:
+        """Send the request and wait for the `status` event that follows the subscription."""
+        reader, writer = await asyncio.wait_for(_open_socket(port, receive_buffer), OPEN_TIMEOUT_S)
+        writer.write(
+            f"GET /events?{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode("ascii")
+        )
+        connection = cls(reader, writer)
+        await asyncio.wait_for(connection._read_head(), OPEN_TIMEOUT_S)
+        await asyncio.wait_for(connection._wait_for_status(), OPEN_TIMEOUT_S)
+        return connection
+
+    async def read_changes(self, handle: ChangeHandler) -> None:
+        """Pass every change event to handle until it returns True or the stream ends."""
+        for event in self._take_events():
+            if self._dispatch(event, time.time(), handle):
+                return
+        while True:
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                return
+            received = time.time()
+            self._feed(data)
+            for event in self._take_events():
+                if self._dispatch(event, received, handle):
+                    return
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def _dispatch(self, event: bytes, received: float, handle: ChangeHandler) -> bool:
+        if SSE_CHANGE in event:
+            return handle(event, received)
+        if SSE_CLOSED in event:
+            data = event.split(SSE_DATA, 1)[1].split(b"\n", 1)[0]
+            self.closed_reason = str(json.loads(data).get("reason"))
+        return False
+
+    async def _read_head(self) -> None:
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0]
+        if b" 200 " not in status_line:
+            raise StreamError(
+                f"GET /events returned {status_line.decode(errors='replace')!r}; expected 200 OK")
+        if b"transfer-encoding: chunked" not in head.lower():
+            raise StreamError("GET /events responded without chunked transfer encoding, "
+                              "which this client expects from uvicorn")
+
+    async def _wait_for_status(self) -> None:
+        while True:
+            events = self._take_events()
+            for index, event in enumerate(events):
+                if SSE_STATUS in event:
+                    self._events = events[index + 1:] + self._events
+                    return
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                raise StreamError("GET /events ended before its status event")
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        # Lines may end in CRLF or LF (sse-starlette 3 sends CRLF). A CR held
+        # back at the end of _pending joins the LF that comes in the next read.
+        text = (self._pending + self._decoder.feed(data)).replace(b"\r\n", b"\n")
+        *complete, self._pending = text.split(b"\n\n")
+        # Each block gets a leading newline, so that every field starts with one.
+        self._events.extend(b"\n" + block for block in complete)
+
+    def _take_events(self) -> list[bytes]:
+        events, self._events = self._events, []
+        return events
+
+
+class WsConnection:
+    """One /ws connection."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self._connection = connection
+        # The reason the server gave when it ended the stream, such as a too slow client.
+        self.closed_reason: str | None = None
+
+    @classmethod
+    async def open(cls, port: int, query: str) -> WsConnection:
+        """Open the WebSocket and wait for the `status` message that follows the subscription."""
+        connection = await connect(
+            f"ws://{HOST}:{port}/ws?{query}", open_timeout=OPEN_TIMEOUT_S, max_size=None,
+            # The benchmark measures delivery, not keepalive; pings would add traffic.
+            ping_interval=None,
+        )
+        first = await asyncio.wait_for(connection.recv(), OPEN_TIMEOUT_S)
+        if '"type":"status"' not in str(first):
+            raise StreamError(f"GET /ws sent {str(first)[:200]} before its status message")
+        return cls(connection)
+
+    async def read_changes(self, handle: ChangeHandler) -> None:
+        """Pass every change message to handle until it returns True or the socket closes."""
+        try:
+            async for message in self._connection:
+                received = time.time()
+                data = message.encode() if isinstance(message, str) else message
+                if data.startswith(b'{"type":"change"'):
+                    if handle(data, received):
+                        return
+                elif data.startswith(b'{"type":"closed"'):
+                    self.closed_reason = str(json.loads(data).get("reason"))
+        except ConnectionClosed as error:
+            # websockets raises on a close code other than 1000 and 1001, such as
+            # rowcast's 1013 for a client that fell too far behind.
+            if self.closed_reason is None:
+                self.closed_reason = error.rcvd.reason if error.rcvd else str(error)
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+@dataclass
+class Receipts:
+    """Arrival times of change events by the Sent_At value of their after image."""
+
+    sent_at: list[float] = field(default_factory=list)
+    received_at: list[float] = field(default_factory=list)
+
+    def record(self, event: bytes, received: float) -> bool:
+        """Record one change event; return False, so that the client keeps reading."""
+        self.sent_at.append(sent_at_of(event))
+        self.received_at.append(received)
+        return False
+
+    def clear(self) -> None:
+        self.sent_at.clear()
+        self.received_at.clear()
+
+
+def sent_at_of(event: bytes) -> float:
+    """Return the Sent_At value of a change event's after image.
+
+    The after image follows the before image in the JSON object, so the last
+    Sent_At field is the new value.
+    """
+    start = event.rfind(SENT_AT_FIELD)
+    number = _JSON_NUMBER.match(event, start + len(SENT_AT_FIELD)) if start >= 0 else None
+    if number is None:
+        raise StreamError(f"change event without a numeric Sent_At column: {event[:200]!r}")
+    return float(number[0])
+
+
+async def _open_socket(
+    port: int, receive_buffer: int | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if receive_buffer is None:
+        return await asyncio.open_connection(HOST, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive buffer, set before connecting so that the TCP window
+    # stays small, keeps a client that stops reading from hiding megabytes of
+    # events in the kernel: they stay queued in the server instead.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
+    return await asyncio.open_connection(sock=sock)

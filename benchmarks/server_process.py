@@ -1,0 +1,114 @@
+"""Run `rowcast serve` as a child process and sample its CPU time and memory from /proc."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from rowcast.private_server import free_port
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+# The reader uses its server id and catch-up readers the next 4, so two
+# servers at once need ids at least 5 apart.
+SERVER_ID_STEP = 5
+FIRST_SERVER_ID = 7001
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """CPU seconds used so far and resident memory of one process."""
+
+    at: float
+    cpu_s: float
+    rss_bytes: int
+
+
+class ServeProcess:
+    """One `python -m rowcast.cli serve` process on a free port of 127.0.0.1."""
+
+    _next_server_id = FIRST_SERVER_ID
+
+    def __init__(
+        self, mysql_url: str, tables: str, log_path: Path,
+        buffer_events: int = 10_000, max_pending: int = 10_000,
+    ) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        server_id = ServeProcess._next_server_id
+        ServeProcess._next_server_id += SERVER_ID_STEP
+        command = [
+            sys.executable, "-m", "rowcast.cli", "--log-level", "WARNING", "serve",
+            "--mysql-url", mysql_url, "--tables", tables,
+            "--http-host", "127.0.0.1", "--http-port", str(self.port),
+            "--server-id", str(server_id),
+            "--buffer-events", str(buffer_events), "--max-pending", str(max_pending),
+        ]
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        self._wait_until_ready()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def sample(self) -> ProcessSample:
+        """Read the process's CPU time (user + system) and resident set size."""
+        return sample_process(self.pid)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the server with SIGTERM, as a user's Ctrl-C would, and wait for it."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"rowcast serve exited with status {self.process.returncode} during "
+                    f"start-up; its log {self.log_path} ends with: {self.log_text()[-2000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"rowcast serve did not respond on 127.0.0.1:{self.port} within "
+            f"{START_TIMEOUT_S:.0f} s; see {self.log_path}"
+        )
+
+
+def sample_process(pid: int) -> ProcessSample:
+    """Read CPU time and resident memory of a process from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat_file:
+        # The command name in field 2 may contain spaces, so split after its closing bracket.
+        fields = stat_file.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of proc(5); fields[0] here is field 3.
+    cpu_s = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    rss_bytes = 0
+    with open(f"/proc/{pid}/status", encoding="ascii") as status_file:
+        for line in status_file:
+            if line.startswith("VmRSS:"):
+                rss_bytes = int(line.split()[1]) * 1024
+                break
+    return ProcessSample(time.monotonic(), cpu_s, rss_bytes)
