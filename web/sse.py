@@ -15,6 +15,9 @@ from web.state import app_state
 from web.wire import change_to_json, dumps, notice_to_json
 
 TRANSPORT = "sse"
+# Plain LF line ends, as curl users expect; each ServerSentEvent uses its own
+# separator (CRLF by default), not the response's.
+SEPARATOR = "\n"
 # Seconds a client refused at the stream limit is asked to wait.
 RETRY_AFTER_S = 5
 
@@ -45,7 +48,8 @@ async def stream_events(request: Request) -> Response:
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         try:
-            yield ServerSentEvent(comment="rowcast change stream", retry=state.settings.retry_ms)
+            yield ServerSentEvent(comment="rowcast change stream", retry=state.settings.retry_ms,
+                                  sep=SEPARATOR)
             if reset is not None:
                 yield _notice_event(reset, str(hub.last_id))
             # A client that subscribes from now gets the current id with the first
@@ -58,7 +62,7 @@ async def stream_events(request: Request) -> Response:
                 yield _to_event(item)
             if subscription.closed_reason is not None:
                 yield ServerSentEvent(
-                    event="closed", data=dumps({"reason": subscription.closed_reason})
+                    sep=SEPARATOR, event="closed", data=dumps({"reason": subscription.closed_reason})
                 )
         finally:
             state.stream.close(subscription)
@@ -67,7 +71,7 @@ async def stream_events(request: Request) -> Response:
     return EventSourceResponse(
         events(),
         ping=state.settings.ping_s,
-        sep="\n",
+        sep=SEPARATOR,
         send_timeout=state.settings.send_timeout_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -84,9 +88,11 @@ async def _items(subscription: Subscription) -> AsyncIterator[Item]:
 
 def _to_event(item: Item) -> ServerSentEvent:
     if isinstance(item, ChangeEvent):
-        return ServerSentEvent(event="change", id=str(item.id), data=change_to_json(item))
+        return ServerSentEvent(event="change", id=str(item.id), data=change_to_json(item),
+                               sep=SEPARATOR)
     return _notice_event(item)
 
 
 def _notice_event(notice: Notice, event_id: str | None = None) -> ServerSentEvent:
-    return ServerSentEvent(event=notice.kind, id=event_id, data=notice_to_json(notice))
+    return ServerSentEvent(event=notice.kind, id=event_id, data=notice_to_json(notice),
+                           sep=SEPARATOR)
