@@ -1,4 +1,4 @@
-"""The error that stops the reader for good: the binlog holds changes it must not skip."""
+"""The error that stops the reader for good: the binlog contains changes it must not skip."""
 
 from __future__ import annotations
 

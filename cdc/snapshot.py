@@ -146,7 +146,7 @@ def _select_consistent(
             if position is None:
                 position = current_position(link, source)
             try:
-                # Excluded columns are not even selected; `excluded` holds lower-case names.
+                # Excluded columns are not even selected; `excluded` contains lower-case names.
                 columns = [(name, sql_type) for name, sql_type in column_types(link, db, table)
                            if name.lower() not in excluded]
             except pymysql.err.ProgrammingError as error:
@@ -164,7 +164,7 @@ def _select_consistent(
 
 
 def snapshot_position(link: Any, source: str) -> BinlogPosition | None:
-    """Return the binlog position of the open consistent snapshot, where the server tells it.
+    """Return the binlog position of the open consistent snapshot, where the server reports it.
 
     MariaDB reports it as the status variables binlog_snapshot_file and
     binlog_snapshot_position (the mechanism mysqldump --single-transaction

@@ -20,7 +20,7 @@ from rowcast.private_server import PrivateServer
 
 
 def churn(server: PrivateServer, stop: threading.Event) -> None:
-    """Update robots.churn rows until told to stop, at most 20,000 times."""
+    """Update robots.churn rows until stop is set, at most 20,000 times."""
     connection = server.root_connection("robots")
     with connection.cursor() as cursor:
         for number in range(20_000):
