@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cdc.events import ChangeEvent
-from cdc.hub import Item, Notice, Subscription
+from cdc.hub import Item, Notice
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
 from web.wire import change_to_json, dumps, notice_to_json
@@ -46,7 +46,7 @@ async def stream_events(request: Request) -> Response:
         stream_request.after, stream_request.accepts, stream_request.coalesce
     )
 
-    async def events() -> AsyncIterator[ServerSentEvent]:
+    async def events() -> AsyncIterator[ServerSentEvent | bytes]:
         try:
             yield ServerSentEvent(comment="rowcast change stream", retry=state.settings.retry_ms,
                                   sep=SEPARATOR)
@@ -56,10 +56,10 @@ async def stream_events(request: Request) -> Response:
             # event, so that a reconnect before any change still resumes exactly.
             start_id = str(hub.last_id) if stream_request.after is None and reset is None else None
             yield _notice_event(Notice("status", dict(hub.reader_status)), start_id)
-            async for item in _items(subscription):
-                if isinstance(item, ChangeEvent):
-                    state.sent[TRANSPORT] += 1
-                yield _to_event(item)
+            # Everything pending goes out as one write: one frame per item, joined.
+            while batch := await subscription.next_batch():
+                state.sent[TRANSPORT] += sum(isinstance(item, ChangeEvent) for item in batch)
+                yield "".join(_frame(item) for item in batch).encode()
             if subscription.closed_reason is not None:
                 yield ServerSentEvent(
                     sep=SEPARATOR, event="closed", data=dumps({"reason": subscription.closed_reason})
@@ -77,20 +77,11 @@ async def stream_events(request: Request) -> Response:
     )
 
 
-async def _items(subscription: Subscription) -> AsyncIterator[Item]:
-    while True:
-        batch = await subscription.next_batch()
-        if not batch:
-            return
-        for item in batch:
-            yield item
-
-
-def _to_event(item: Item) -> ServerSentEvent:
+def _frame(item: Item) -> str:
+    """Return the SSE frame of one item. JSON text never contains a raw line break."""
     if isinstance(item, ChangeEvent):
-        return ServerSentEvent(event="change", id=str(item.id), data=change_to_json(item),
-                               sep=SEPARATOR)
-    return _notice_event(item)
+        return f"id: {item.id}\nevent: change\ndata: {change_to_json(item)}\n\n"
+    return f"event: {item.kind}\ndata: {notice_to_json(item)}\n\n"
 
 
 def _notice_event(notice: Notice, event_id: str | None = None) -> ServerSentEvent:

@@ -40,8 +40,24 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# Encoded events by id(event). Every subscriber receives the same event object,
+# so each event is encoded once, not once per client. An entry keeps its event
+# alive, so no other object can take its id() while the entry exists.
+_ENCODED: dict[int, tuple[ChangeEvent, str]] = {}
+_ENCODED_MAX = 4_096
+
+
 def change_to_json(event: ChangeEvent) -> str:
-    return dumps(change_to_dict(event))
+    """Return the event's JSON text, encoding it only the first time it is asked for."""
+    cached = _ENCODED.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    text = dumps(change_to_dict(event))
+    if len(_ENCODED) >= _ENCODED_MAX:
+        # Dicts keep insertion order, so this drops the oldest entry.
+        del _ENCODED[next(iter(_ENCODED))]
+    _ENCODED[id(event)] = (event, text)
+    return text
 
 
 def notice_to_json(notice: Notice) -> str:
