@@ -54,6 +54,6 @@ def merge(first: ChangeEvent, second: ChangeEvent) -> ChangeEvent | None:
         return None
     before = None if operation is Operation.INSERT else first.before
     after = None if operation is Operation.DELETE else second.after
-    # The merged change stands alone: the rest of its transactions may have
-    # been delivered or merged elsewhere already.
+    # The merged change is applied on its own, because the rest of its
+    # transactions may have been delivered or merged elsewhere already.
     return replace(second, op=operation, before=before, after=after, txn_last=True)

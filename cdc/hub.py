@@ -52,7 +52,7 @@ class HubStats:
 
 
 class ResumeUnavailable(Exception):
-    """The id is older than the buffer or newer than anything read; `reason` tells which."""
+    """The id is older than the buffer or newer than anything read; `reason` names which."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

@@ -3,7 +3,7 @@
 An event id names one change event: the source server's fingerprint, the
 binlog position at which its transaction can be re-read, and the 1-based index
 of the change within that transaction. Ids of one server order numerically, so
-comparing two ids tells which change came first, and an id alone is enough to
+comparing two ids shows which change came first, and an id alone is enough to
 restart reading right after it.
 """
 

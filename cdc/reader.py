@@ -3,7 +3,7 @@
 This is the only module that imports `pymysqlreplication`. The reader runs in
 its own thread because the library blocks on the socket. It groups the row
 events of a transaction and passes them on only at the transaction boundary
-(XID, COMMIT or a DDL statement), so a consumer never sees half a transaction,
+(XID, COMMIT or a DDL statement), so a consumer never receives half a transaction,
 and every position it reports is one the reader can restart from.
 """
 
@@ -174,7 +174,7 @@ class BinlogReader:
             filter_non_implemented_events=False,
             slave_heartbeat=self._settings.heartbeat_s,
             # With is_mariadb=True, mysql-replication 1.0 ignores log_file and
-            # log_pos and asks MariaDB for a GTID-based dump. Both servers accept
+            # log_pos and requests a GTID-based dump from MariaDB. Both servers accept
             # the file-and-position dump, and the library announces MariaDB GTID
             # support on every connection.
             is_mariadb=False,

@@ -6,7 +6,7 @@ SNAPSHOT`. MariaDB reports the binlog position of that read view
 exactly as of that position P and need no replay.
 
 MySQL reports no such position, so there the snapshot reads the binlog end
-position P right after the read view exists: every transaction the SELECT sees
+position P right after the read view exists: every transaction the SELECT can see
 lies before P. The SELECT may also miss some transactions before P, and the
 hub may have published some that the read view missed (the binlog is written
 before the storage engine commits). So the snapshot replays every change of
@@ -90,7 +90,7 @@ async def take_snapshot(
 
     The changes to replay come from the hub's buffer. When the buffer moved on
     while the table was read, they come from `read_binlog`, which re-reads
-    that part of the binlog; without it the snapshot is retried.
+    that part of the binlog. Without `read_binlog` the snapshot is retried.
     """
     for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()

@@ -38,7 +38,7 @@ class AppSettings:
 
 @dataclass
 class AppState:
-    """What the endpoints share for the lifetime of the app."""
+    """State the endpoints share for the lifetime of the app."""
 
     settings: AppSettings
     stream: ChangeStream

@@ -88,7 +88,7 @@ async def _close_with_reason(websocket: WebSocket, reason: str) -> None:
         await websocket.close(code, reason[:120])
     except WebSocketDisconnect:
         # On shutdown uvicorn may already have closed the socket with 1012
-        # (service restart), which tells the client the same thing.
+        # (service restart), which gives the client the same signal.
         logger.info("websocket already closed reason=%s", reason)
 
 

@@ -51,7 +51,7 @@ def test_sigterm_closes_streams_with_reason(reader_settings: ConnectionSettings)
     assert "shutting down" in closed.data["reason"]
     assert "reconnect" in closed.data["reason"]
     # rowcast's own close message and uvicorn's close with 1012 ("service
-    # restart") race; either one tells the client to reconnect.
+    # restart") race; either one makes the client reconnect.
     assert websocket.close_code in (1001, 1012)
     assert ws_reason is None or "shutting down" in ws_reason
     assert process.returncode == 0, output
