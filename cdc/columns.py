@@ -1,43 +1,45 @@
-"""Render the values of binlog row images as JSON, one renderer per column.
+"""Decode the stored bytes of one column of a binlog row image into its JSON value.
 
-A renderer is chosen once per table map from the column's metadata: type,
-signedness, fraction digits, character set and labels. It takes the value as
-mysql-replication returns it after cdc/binlog_columns.py has asked the library
-for raw bytes where its own decoding loses information (text, TIME, ENUM, SET).
+A decoder is chosen once per table map from the column's metadata: type,
+signedness, fraction digits, character set and labels. It reads the value at
+an offset of the row event's bytes and returns the JSON value and the offset
+after it. The formats are those of MySQL's libbinlogevents (the value layouts
+of Rows_event) and MariaDB's sql/log_event.cc, which agree on every type here.
 """
 
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pymysqlreplication.json_binary import parse_json
+
 from cdc.charsets import text_decoder
 from cdc.errors import CdcError
-from cdc.events import Row
 from cdc.temporal import (
-    date_text,
-    datetime_text,
+    DATETIME2_OFFSET,
+    fraction_text,
     old_time_packed,
     time2_packed,
+    time2_size,
     time_text,
-    timestamp_text,
-    year_number,
 )
 from cdc.values import (
+    MAX_SAFE_INTEGER,
     base64_text,
-    decimal_text,
     float32_number,
     float64_number,
     inet4_text,
     inet6_text,
     json_document,
-    json_integer,
     uuid_text,
 )
 
-Render = Callable[[Any], Any]
+# Reads one non-NULL value at an offset: (event bytes, offset) -> (JSON value, next offset).
+Decode = Callable[[bytes, int], tuple[Any, int]]
 
 
 class FieldType(enum.IntEnum):
@@ -87,7 +89,7 @@ class ColumnNotDecodable(CdcError):
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """The metadata of one table map column that its renderer needs."""
+    """The metadata of one table map column that its decoder needs."""
 
     name: str
     type: int
@@ -95,97 +97,330 @@ class ColumnSpec:
     fsp: int = 0
     # Character set of text, ENUM and SET columns; "binary" for binary strings.
     charset: str | None = None
-    # Bytes of a fixed-length string type, or of an ENUM index or SET bitmask.
+    # Bytes of a fixed-length string type, or of an ENUM index or SET bitmask;
+    # the declared byte length of CHAR, VARCHAR and BINARY columns.
     length: int = 0
     labels: tuple[str, ...] = ()
     # MariaDB's own type name for BINARY(16) or BINARY(4) columns: uuid, inet4 or inet6.
     sql_type: str | None = None
+    unsigned: bool = False
+    # NEWDECIMAL precision and scale, as (digits, fraction digits).
+    precision: int = 0
+    scale: int = 0
+    # Bytes of the length prefix of BLOB, TEXT, JSON and GEOMETRY values.
+    prefix_size: int = 0
+    # BIT columns: bytes of the stored value.
+    bit_bytes: int = 0
 
 
-class RowRenderer:
-    """Render the row images of one table map."""
-
-    def __init__(self, renders: list[Render]) -> None:
-        self._renders = renders
-
-    def render(self, values: dict[str, Any]) -> Row:
-        """Render a row image; the library lists its values in column order."""
-        return {
-            name: None if value is None else render(value)
-            for (name, value), render in zip(values.items(), self._renders)
-        }
-
-
-def column_renderer(spec: ColumnSpec, qualified: str) -> Render:
-    """Return the function that renders non-NULL values of a column; qualified is `db.table`."""
+def column_decoder(spec: ColumnSpec, qualified: str) -> Decode:
+    """Return the function that decodes non-NULL values of a column; qualified is `db.table`."""
     column = f"{qualified}.{spec.name}"
-    simple = _SIMPLE_RENDERS.get(spec.type)
-    if simple is not None:
-        return simple
-    if spec.type == FieldType.TIME2:
-        fsp = spec.fsp
-        return lambda bits: time_text(time2_packed(int(bits, 2), fsp), fsp)
-    if spec.type == FieldType.TIME:
-        return lambda bits: time_text(old_time_packed(_little_endian(bits, 3, signed=True)), 0)
-    if spec.type in (FieldType.DATETIME2, FieldType.DATETIME):
-        return lambda value: datetime_text(value, spec.fsp)
-    if spec.type in (FieldType.TIMESTAMP2, FieldType.TIMESTAMP):
-        return lambda value: timestamp_text(value, spec.fsp)
-    if spec.type == FieldType.ENUM:
-        return _enum_renderer(spec)
-    if spec.type == FieldType.SET:
-        return _set_renderer(spec)
-    if spec.type in STRING_TYPES:
-        return _string_renderer(spec, column)
+    field_type = spec.type
+    if field_type in INTEGER_TYPES:
+        return _integer_decoder(field_type, spec.unsigned)
+    builder = _BUILDERS.get(field_type)
+    if builder is not None:
+        return builder(spec, column)
     raise ColumnNotDecodable(
-        f"Column {column} has binlog type {spec.type}, which rowcast cannot render. "
+        f"Column {column} has binlog type {field_type}, which rowcast cannot decode. "
         "Exclude the table from --tables, or change the column's type."
     )
 
 
-_SIMPLE_RENDERS: dict[int, Render] = {
-    **{field_type: json_integer for field_type in INTEGER_TYPES},
-    FieldType.YEAR: year_number,
-    FieldType.NEWDECIMAL: decimal_text,
-    FieldType.FLOAT: float32_number,
-    FieldType.DOUBLE: float64_number,
-    FieldType.DATE: date_text,
-    FieldType.BIT: lambda bits: json_integer(int(bits, 2)),
-    FieldType.JSON: json_document,
-    FieldType.GEOMETRY: lambda value: base64_text(_raw_bytes(value)),
+_INTEGER_FORMATS = {
+    (FieldType.TINY, False): "<b", (FieldType.TINY, True): "<B",
+    (FieldType.SHORT, False): "<h", (FieldType.SHORT, True): "<H",
+    (FieldType.LONG, False): "<i", (FieldType.LONG, True): "<I",
+    (FieldType.LONGLONG, False): "<q", (FieldType.LONGLONG, True): "<Q",
 }
 
 
-def _little_endian(bits: str, size: int, signed: bool = False) -> int:
-    # cdc/binlog_columns.py reads raw values as a BIT column, which the library
-    # returns as a string of 0 and 1, byte after byte in stored order.
-    return int.from_bytes(int(bits, 2).to_bytes(size, "big"), "little", signed=signed)
+def _integer_decoder(field_type: int, unsigned: bool) -> Decode:
+    if field_type == FieldType.INT24:
+        signed = not unsigned
+
+        def int24(data: bytes, offset: int) -> tuple[Any, int]:
+            end = offset + 3
+            return int.from_bytes(data[offset:end], "little", signed=signed), end
+
+        return int24
+    unpack = struct.Struct(_INTEGER_FORMATS[(FieldType(field_type), unsigned)]).unpack_from
+    size = struct.calcsize(_INTEGER_FORMATS[(FieldType(field_type), unsigned)])
+    if field_type != FieldType.LONGLONG:
+
+        def small(data: bytes, offset: int) -> tuple[Any, int]:
+            return unpack(data, offset)[0], offset + size
+
+        return small
+
+    def big(data: bytes, offset: int) -> tuple[Any, int]:
+        # Integers beyond ±(2^53−1) would lose digits in a JavaScript number.
+        value = unpack(data, offset)[0]
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value, offset + 8
+        return str(value), offset + 8
+
+    return big
 
 
-def _enum_renderer(spec: ColumnSpec) -> Render:
+def _float(spec: ColumnSpec, column: str) -> Decode:
+    unpack = struct.Struct("<f").unpack_from
+    return lambda data, offset: (float32_number(unpack(data, offset)[0]), offset + 4)
+
+
+def _double(spec: ColumnSpec, column: str) -> Decode:
+    unpack = struct.Struct("<d").unpack_from
+    return lambda data, offset: (float64_number(unpack(data, offset)[0]), offset + 8)
+
+
+def _year(spec: ColumnSpec, column: str) -> Decode:
+    # The binlog stores a YEAR as its offset from 1900, and 0000 as 0.
+    return lambda data, offset: (data[offset] + 1900 if data[offset] else 0, offset + 1)
+
+
+def _bit(spec: ColumnSpec, column: str) -> Decode:
+    size = spec.bit_bytes
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + size
+        value = int.from_bytes(data[offset:end], "big")
+        return (value if value <= MAX_SAFE_INTEGER else str(value)), end
+
+    return decode
+
+
+# Bytes that hold 0 to 9 leftover decimal digits (MySQL strings/decimal.cc, dig2bytes).
+_DIGIT_BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
+_DIGITS_PER_WORD = 9
+
+
+def _decimal(spec: ColumnSpec, column: str) -> Decode:
+    """DECIMAL in MySQL's binary form (decimal2bin), rendered as exact plain text.
+
+    Whole digits are stored from the left in groups of 9 (4 bytes each), with
+    the leftover leading digits in fewer bytes; fraction digits likewise from
+    the point. The first bit is the sign, set for non-negative values, and a
+    negative value has all bits inverted.
+    """
+    scale = spec.scale
+    whole_digits = spec.precision - scale
+    whole_words, whole_left = divmod(whole_digits, _DIGITS_PER_WORD)
+    fraction_words, fraction_left = divmod(scale, _DIGITS_PER_WORD)
+    groups: list[tuple[int, int]] = []
+    if whole_left:
+        groups.append((_DIGIT_BYTES[whole_left], whole_left))
+    groups += [(4, _DIGITS_PER_WORD)] * whole_words
+    whole_groups = len(groups)
+    groups += [(4, _DIGITS_PER_WORD)] * fraction_words
+    if fraction_left:
+        groups.append((_DIGIT_BYTES[fraction_left], fraction_left))
+    size = sum(group_size for group_size, _ in groups)
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + size
+        raw = bytearray(data[offset:end])
+        negative = not raw[0] & 0x80
+        raw[0] ^= 0x80
+        if negative:
+            raw = bytearray(byte ^ 0xFF for byte in raw)
+        parts = []
+        position = 0
+        for group_size, digits in groups:
+            value = int.from_bytes(raw[position:position + group_size], "big")
+            parts.append(f"{value:0{digits}d}")
+            position += group_size
+        whole = "".join(parts[:whole_groups]).lstrip("0") or "0"
+        fraction = "".join(parts[whole_groups:])
+        text = f"{whole}.{fraction}" if scale else whole
+        if negative and text.strip("0.") != "":
+            # A sign on zero means nothing in SQL; SELECT shows 0.00, not -0.00.
+            text = "-" + text
+        return text, end
+
+    return decode
+
+
+def _date(spec: ColumnSpec, column: str) -> Decode:
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        value = data[offset] | data[offset + 1] << 8 | data[offset + 2] << 16
+        day, month, year = value & 31, value >> 5 & 15, value >> 9
+        if not (year and month and day):
+            return None, offset + 3
+        return f"{year:04d}-{month:02d}-{day:02d}", offset + 3
+
+    return decode
+
+
+def _fraction_reader(fsp: int) -> tuple[int, int]:
+    """Return the bytes of a stored fraction and the microseconds one unit of it is worth."""
+    if fsp <= 0:
+        return 0, 0
+    size = (fsp + 1) // 2
+    return size, 10 ** (6 - 2 * size)
+
+
+def _datetime2(spec: ColumnSpec, column: str) -> Decode:
+    fsp = spec.fsp
+    fraction_size, fraction_unit = _fraction_reader(fsp)
+    size = 5 + fraction_size
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        value = int.from_bytes(data[offset:offset + 5], "big") - DATETIME2_OFFSET
+        date, clock = value >> 17, value & 0x1FFFF
+        year_month, day = date >> 5, date & 31
+        year, month = divmod(year_month, 13)
+        end = offset + size
+        if not (year and month and day):
+            return None, end
+        micros = int.from_bytes(data[offset + 5:end], "big") * fraction_unit
+        return (
+            f"{year:04d}-{month:02d}-{day:02d}T{clock >> 12:02d}:{clock >> 6 & 63:02d}:"
+            f"{clock & 63:02d}{fraction_text(micros, fsp)}"
+        ), end
+
+    return decode
+
+
+def _datetime(spec: ColumnSpec, column: str) -> Decode:
+    # Before MySQL 5.6 a DATETIME is the number YYYYMMDDhhmmss in 8 bytes.
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        value = int.from_bytes(data[offset:offset + 8], "little")
+        date, clock = divmod(value, 1_000_000)
+        year, month, day = date // 10_000, date // 100 % 100, date % 100
+        if not (year and month and day):
+            return None, offset + 8
+        hours, minutes, seconds = clock // 10_000, clock // 100 % 100, clock % 100
+        return (f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}",
+                offset + 8)
+
+    return decode
+
+
+def _timestamp_text(seconds: int, micros: int, fsp: int) -> str | None:
+    # The zero TIMESTAMP is stored as 0; no valid TIMESTAMP falls on the epoch itself.
+    if seconds == 0 and micros == 0:
+        return None
+    days, clock = divmod(seconds, 86_400)
+    year, month, day = _civil_from_days(days)
+    return (
+        f"{year:04d}-{month:02d}-{day:02d}T{clock // 3600:02d}:{clock // 60 % 60:02d}:"
+        f"{clock % 60:02d}{fraction_text(micros, fsp)}Z"
+    )
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """Return the proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's algorithm)."""
+    days += 719_468
+    era = days // 146_097
+    day_of_era = days - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524
+                   - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_index = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * month_index + 2) // 5 + 1
+    month = month_index + 3 if month_index < 10 else month_index - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def _timestamp2(spec: ColumnSpec, column: str) -> Decode:
+    fsp = spec.fsp
+    fraction_size, fraction_unit = _fraction_reader(fsp)
+    end_of = 4 + fraction_size
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        seconds = int.from_bytes(data[offset:offset + 4], "big")
+        end = offset + end_of
+        micros = int.from_bytes(data[offset + 4:end], "big") * fraction_unit
+        return _timestamp_text(seconds, micros, fsp), end
+
+    return decode
+
+
+def _timestamp(spec: ColumnSpec, column: str) -> Decode:
+    return lambda data, offset: (
+        _timestamp_text(int.from_bytes(data[offset:offset + 4], "little"), 0, 0), offset + 4
+    )
+
+
+def _time2(spec: ColumnSpec, column: str) -> Decode:
+    fsp = spec.fsp
+    size = time2_size(fsp)
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + size
+        return time_text(time2_packed(int.from_bytes(data[offset:end], "big"), fsp), fsp), end
+
+    return decode
+
+
+def _time(spec: ColumnSpec, column: str) -> Decode:
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        stored = int.from_bytes(data[offset:offset + 3], "little", signed=True)
+        return time_text(old_time_packed(stored), 0), offset + 3
+
+    return decode
+
+
+def _enum(spec: ColumnSpec, column: str) -> Decode:
     # Index 0 is the empty string that MySQL stores for an invalid value
     # outside strict mode; SELECT shows it as ''.
     labels = ("", *spec.labels)
     size = spec.length
-    return lambda bits: labels[_little_endian(bits, size)]
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + size
+        index = data[offset] if size == 1 else int.from_bytes(data[offset:end], "little")
+        return labels[index], end
+
+    return decode
 
 
-def _set_renderer(spec: ColumnSpec) -> Render:
+def _set(spec: ColumnSpec, column: str) -> Decode:
     labels = spec.labels
     size = spec.length
 
-    def render(bits: str) -> list[str]:
-        mask = _little_endian(bits, size)
-        return [label for index, label in enumerate(labels) if mask & (1 << index)]
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        end = offset + size
+        mask = int.from_bytes(data[offset:end], "little")
+        return [label for index, label in enumerate(labels) if mask >> index & 1], end
 
-    return render
+    return decode
 
 
-def _string_renderer(spec: ColumnSpec, column: str) -> Render:
+def _length_prefixed(prefix_size: int) -> Callable[[bytes, int], tuple[bytes, int]]:
+    """Return a reader of a value with a little-endian length prefix of prefix_size bytes."""
+    if prefix_size == 1:
+
+        def short(data: bytes, offset: int) -> tuple[bytes, int]:
+            start = offset + 1
+            end = start + data[offset]
+            return data[start:end], end
+
+        return short
+
+    def long(data: bytes, offset: int) -> tuple[bytes, int]:
+        start = offset + prefix_size
+        end = start + int.from_bytes(data[offset:start], "little")
+        return data[start:end], end
+
+    return long
+
+
+def _string_prefix_size(spec: ColumnSpec) -> int:
+    if spec.type in (FieldType.BLOB, FieldType.GEOMETRY, FieldType.JSON):
+        return spec.prefix_size
+    # CHAR, BINARY and VARCHAR values have a 1-byte length up to 255 declared bytes, else 2.
+    return 1 if spec.length < 256 else 2
+
+
+def _string(spec: ColumnSpec, column: str) -> Decode:
+    read = _length_prefixed(_string_prefix_size(spec))
     if spec.charset == "binary":
-        return _binary_renderer(spec)
-    decode = text_decoder(spec.charset) if spec.charset else None
-    if decode is None:
+        return _binary(spec, read)
+    decode_text = text_decoder(spec.charset) if spec.charset else None
+    if decode_text is None:
         raise ColumnNotDecodable(
             f"Column {column} uses the character set {spec.charset or 'with an unknown id'}, "
             "which rowcast cannot decode. Convert the column to utf8mb4 "
@@ -193,9 +428,10 @@ def _string_renderer(spec: ColumnSpec, column: str) -> Render:
         )
     charset = spec.charset
 
-    def render(value: bytes | str) -> str:
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        raw, end = read(data, offset)
         try:
-            return decode(_raw_bytes(value))
+            return decode_text(raw), end
         except UnicodeDecodeError as error:
             raise ColumnNotDecodable(
                 f"Column {column} contains bytes that are invalid in its character set "
@@ -203,10 +439,10 @@ def _string_renderer(spec: ColumnSpec, column: str) -> Render:
                 "of that column, or exclude the table from --tables."
             ) from None
 
-    return render
+    return decode
 
 
-def _binary_renderer(spec: ColumnSpec) -> Render:
+def _binary(spec: ColumnSpec, read: Callable[[bytes, int], tuple[bytes, int]]) -> Decode:
     # Row images store BINARY(n) without its trailing zero bytes, and SELECT
     # returns all n bytes; padding restores them. VARBINARY and BLOB keep their length.
     length = spec.length if spec.type == FieldType.STRING else 0
@@ -214,12 +450,56 @@ def _binary_renderer(spec: ColumnSpec) -> Render:
         "uuid": uuid_text, "inet4": inet4_text, "inet6": inet6_text,
     }
     format_binary = formats.get(spec.sql_type, base64_text)
-    return lambda value: format_binary(_raw_bytes(value).ljust(length, b"\0"))
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        raw, end = read(data, offset)
+        return format_binary(raw.ljust(length, b"\0")), end
+
+    return decode
 
 
-def _raw_bytes(value: bytes | str) -> bytes:
-    # The library decodes strings with the character set name it is given, and
-    # "binary" has no Python codec, so it returns the bytes unchanged. An empty
-    # value is the exception: CPython's bytes.decode returns "" for it without
-    # looking the codec up.
-    return value if isinstance(value, bytes) else value.encode("utf-8")
+def _geometry(spec: ColumnSpec, column: str) -> Decode:
+    read = _length_prefixed(spec.prefix_size)
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        raw, end = read(data, offset)
+        return base64_text(raw), end
+
+    return decode
+
+
+def _json(spec: ColumnSpec, column: str) -> Decode:
+    # MySQL's binary JSON; mysql-replication parses the document (json_binary.py).
+    read = _length_prefixed(spec.prefix_size)
+
+    def decode(data: bytes, offset: int) -> tuple[Any, int]:
+        raw, end = read(data, offset)
+        if not raw:
+            return None, end
+        return json_document(parse_json(raw[0], raw[1:])), end
+
+    return decode
+
+
+_BUILDERS: dict[int, Callable[[ColumnSpec, str], Decode]] = {
+    FieldType.FLOAT: _float,
+    FieldType.DOUBLE: _double,
+    FieldType.YEAR: _year,
+    FieldType.BIT: _bit,
+    FieldType.NEWDECIMAL: _decimal,
+    FieldType.DATE: _date,
+    FieldType.DATETIME2: _datetime2,
+    FieldType.DATETIME: _datetime,
+    FieldType.TIMESTAMP2: _timestamp2,
+    FieldType.TIMESTAMP: _timestamp,
+    FieldType.TIME2: _time2,
+    FieldType.TIME: _time,
+    FieldType.ENUM: _enum,
+    FieldType.SET: _set,
+    FieldType.STRING: _string,
+    FieldType.VAR_STRING: _string,
+    FieldType.VARCHAR: _string,
+    FieldType.BLOB: _string,
+    FieldType.GEOMETRY: _geometry,
+    FieldType.JSON: _json,
+}

@@ -1,45 +1,31 @@
-"""Read the binlog with mysql-replication and hand over one transaction at a time.
+"""Read the binlog and hand over one transaction at a time.
 
-This is the only module that imports `pymysqlreplication`. The reader runs in
-its own thread because the library blocks on the socket. It groups the row
-events of a transaction and passes them on only at the transaction boundary
-(XID, COMMIT or a DDL statement), so a consumer never receives half a transaction,
-and every position it reports is one the reader can restart from.
+The reader runs in its own thread because it blocks on the socket. It reads
+raw events from cdc/binlog_stream.py, decodes the rows of the watched tables
+with the decoders of cdc/table_decoders.py, and groups the changes of a
+transaction. It passes them on only at the transaction boundary (XID, COMMIT
+or a DDL statement), so a consumer never receives half a transaction, and
+every position it reports is one the reader can restart from.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import pymysql
-from pymysqlreplication import BinLogStreamReader
-from pymysqlreplication.event import (
-    GtidEvent,
-    HeartbeatLogEvent,
-    MariadbGtidEvent,
-    NotImplementedEvent,
-    QueryEvent,
-    RotateEvent,
-    XidEvent,
-)
-from pymysqlreplication.row_event import (
-    DeleteRowsEvent,
-    TableMapEvent,
-    UpdateRowsEvent,
-    WriteRowsEvent,
-)
 
-from cdc.binlog_columns import TableRenderers, server_column_types
+from cdc import binlog_stream as types
+from cdc.binlog_stream import BinlogStream, StreamOptions
 from cdc.column_filter import ColumnFilter
 from cdc.compressed_events import check_not_compressed
 from cdc.connection import ConnectionSettings
-from cdc.events import ChangeEvent, Operation
+from cdc.events import ChangeEvent, Operation, Row
 from cdc.position import BinlogPosition, EventId
-from cdc.row_images import ImageOptions, row_changes
+from cdc.refused import BinlogRefused
+from cdc.table_decoders import TableDecoders, server_column_types
 from cdc.tables import TableFilter
 
 logger = logging.getLogger(__name__)
@@ -47,12 +33,22 @@ logger = logging.getLogger(__name__)
 # A replica id that no server of the demo uses; two readers on one server need two ids.
 DEFAULT_SERVER_ID = 4217
 
-_ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 _OPERATIONS = {
-    WriteRowsEvent: Operation.INSERT,
-    UpdateRowsEvent: Operation.UPDATE,
-    DeleteRowsEvent: Operation.DELETE,
+    types.WRITE_ROWS_EVENT_V1: (Operation.INSERT, False),
+    types.UPDATE_ROWS_EVENT_V1: (Operation.UPDATE, False),
+    types.DELETE_ROWS_EVENT_V1: (Operation.DELETE, False),
+    types.WRITE_ROWS_EVENT: (Operation.INSERT, True),
+    types.UPDATE_ROWS_EVENT: (Operation.UPDATE, True),
+    types.DELETE_ROWS_EVENT: (Operation.DELETE, True),
 }
+# QUERY_EVENT body: thread id (4), run time (4), schema length (1), error code
+# (2) and status variables length (2), the status variables, the schema and a
+# NUL, then the statement.
+_QUERY_SCHEMA_LENGTH_AT = 8
+_QUERY_STATUS_LENGTH_AT = 11
+_QUERY_FIXED_SIZE = 13
+_BEGIN = b"BEGIN"
+_SID_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -89,10 +85,28 @@ class TransactionSink(Protocol):
 
 
 @dataclass
+class _PendingChange:
+    """A decoded row change whose commit time is not known yet."""
+
+    op: Operation
+    db: str
+    table: str
+    key: Row
+    before: Row | None
+    after: Row | None
+    server_id: int
+    file_name: str
+    end_offset: int
+    key_columns: tuple[str, ...]
+    missing_before: tuple[str, ...]
+    missing_after: tuple[str, ...]
+
+
+@dataclass
 class _OpenTransaction:
     start: BinlogPosition
     gtid: str | None
-    events: list[ChangeEvent] = field(default_factory=list)
+    changes: list[_PendingChange] = field(default_factory=list)
 
 
 class BinlogReader:
@@ -109,8 +123,11 @@ class BinlogReader:
         # The last transaction boundary read: where a new stream resumes.
         self._boundary = start
         self._transaction: _OpenTransaction | None = None
-        self._stream: Any = None
-        self._renderers = TableRenderers(server_column_types(settings.connection))
+        self._stream: BinlogStream | None = None
+        self._decoders = TableDecoders(
+            settings.tables, settings.excluded_columns, settings.allow_partial_images,
+            server_column_types(settings.connection),
+        )
 
     @property
     def position(self) -> BinlogPosition:
@@ -122,10 +139,13 @@ class BinlogReader:
         attempt = 0
         while not stop.is_set():
             try:
-                self._stream = self._open_stream()
-                self._read_until(stop, on_first_event=lambda: self._went_live(attempt))
+                stream = self._open_stream()
+                self._stream = stream
+                stream.open()
+                self._went_live(attempt)
                 attempt = 0
                 delay = self._settings.reconnect_min_s
+                self._read_until(stop, stream)
             except (pymysql.err.Error, OSError, EOFError) as error:
                 attempt += 1
                 message = (
@@ -146,137 +166,128 @@ class BinlogReader:
             logger.info("binlog stream resumed position=%s attempts=%s", self._boundary, attempts)
         self._sink.reader_state("live", f"Reading the binlog from {self._boundary}")
 
-    def _open_stream(self) -> Any:
+    def _open_stream(self) -> BinlogStream:
         connection = self._settings.connection
         logger.info(
             "binlog stream opening url=%s position=%s server_id=%s",
             connection.masked_url(), self._boundary, self._settings.server_id,
         )
-        kwargs = connection.pymysql_kwargs()
-        kwargs.pop("database")
-        # A read timeout well above the heartbeat period turns a silently dead
-        # connection into an error instead of a reader that waits forever.
-        kwargs["read_timeout"] = max(5.0, self._settings.heartbeat_s * 5)
-        return BinLogStreamReader(
-            connection_settings=kwargs,
+        options = StreamOptions(
             server_id=self._settings.server_id,
-            resume_stream=True,
-            blocking=True,
-            log_file=self._boundary.file_name,
-            log_pos=self._boundary.offset,
-            only_schemas=list(self._settings.tables.databases),
-            only_events=[
-                *_ROW_EVENTS, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
-                RotateEvent, HeartbeatLogEvent, TableMapEvent, NotImplementedEvent,
-            ],
-            # The library drops events it cannot decode unless asked for them;
-            # compressed ones must stop the reader (see cdc/compressed_events.py).
-            filter_non_implemented_events=False,
-            slave_heartbeat=self._settings.heartbeat_s,
-            # With is_mariadb=True, mysql-replication 1.0 ignores log_file and
-            # log_pos and requests a GTID-based dump from MariaDB. Both servers accept
-            # the file-and-position dump, and the library announces MariaDB GTID
-            # support on every connection.
-            is_mariadb=False,
-            enable_logging=False,
+            heartbeat_s=self._settings.heartbeat_s,
+            read_timeout_s=max(5.0, self._settings.heartbeat_s * 5),
         )
+        return BinlogStream(connection, options, self._boundary)
 
     def _close_stream(self) -> None:
         if self._stream is not None:
-            try:
-                self._stream.close()
-            except (pymysql.err.Error, OSError) as error:
-                # The stream is being replaced or stopped, and the boundary to resume from is kept.
-                logger.debug("closing binlog stream failed error=%s", error)
+            self._stream.close()
             self._stream = None
 
-    def _read_until(self, stop: threading.Event, on_first_event: Any) -> None:
-        first = True
+    def _read_until(self, stop: threading.Event, stream: BinlogStream) -> None:
+        read = stream.read
+        operations = _OPERATIONS
         while not stop.is_set():
-            event = self._stream.fetchone()
-            if event is None:
-                raise EOFError("the server ended the binlog stream")
-            if first:
-                on_first_event()
-                first = False
-            self._dispatch(event)
+            event_type, timestamp, server_id, end_offset, body = read()
+            operation = operations.get(event_type)
+            if operation is not None:
+                self._on_rows(stream, body, operation[0], operation[1], server_id, end_offset)
+            elif event_type == types.TABLE_MAP_EVENT:
+                self._decoders.table_map(body, stream.is_mariadb)
+            elif event_type == types.XID_EVENT:
+                self._commit(stream, timestamp)
+            elif event_type == types.QUERY_EVENT:
+                self._on_query(stream, body, timestamp)
+            elif event_type == types.MARIADB_GTID_EVENT:
+                sequence = int.from_bytes(body[:8], "little")
+                domain = int.from_bytes(body[8:12], "little")
+                self._transaction = _OpenTransaction(
+                    self._boundary, f"{domain}-{server_id}-{sequence}")
+            elif event_type == types.GTID_LOG_EVENT:
+                self._transaction = _OpenTransaction(self._boundary, _mysql_gtid(body))
+            elif event_type in (types.ROTATE_EVENT, types.HEARTBEAT_LOG_EVENT):
+                if self._transaction is None:
+                    # Rotate and heartbeat events sit between transactions.
+                    self._boundary = stream.position
+                    self._sink.progress(self._boundary)
+            elif event_type == types.PARTIAL_UPDATE_ROWS_EVENT:
+                raise BinlogRefused(
+                    f"The binlog has a partial JSON update (PARTIAL_UPDATE_ROWS_EVENT) ending at "
+                    f"{stream.position}, written because binlog_row_value_options = PARTIAL_JSON. "
+                    "rowcast needs whole row images and stops rather than skip it. Fix: run "
+                    "SET GLOBAL binlog_row_value_options = ''; and remove the setting from the "
+                    "server's option file, then restart rowcast."
+                )
+            else:
+                # Other events (such as MySQL's anonymous GTID) carry no row
+                # changes and leave the boundary where it is.
+                check_not_compressed(event_type, str(stream.position))
 
-    def _stream_position(self) -> BinlogPosition:
-        return BinlogPosition.from_file(
-            self._stream.log_file, self._stream.log_pos, self._boundary.source
-        )
-
-    def _dispatch(self, event: Any) -> None:
-        if isinstance(event, _ROW_EVENTS):
-            self._on_rows(event)
-        elif isinstance(event, (GtidEvent, MariadbGtidEvent)):
-            self._transaction = _OpenTransaction(self._boundary, event.gtid)
-        elif isinstance(event, XidEvent):
-            self._commit(event.timestamp)
-        elif isinstance(event, QueryEvent):
-            self._on_query(event)
-        elif isinstance(event, TableMapEvent):
-            self._on_table_map(event)
-        elif isinstance(event, NotImplementedEvent):
-            # Other undecoded events (such as MySQL's anonymous GTID) carry no
-            # row changes and leave the boundary where it is.
-            check_not_compressed(event.event_type, str(self._stream_position()))
-        elif self._transaction is None:
-            # Rotate and heartbeat events sit between transactions.
-            self._boundary = self._stream_position()
-            self._sink.progress(self._boundary)
-
-    def _on_query(self, event: Any) -> None:
-        statement = _query_text(event).strip().upper()
-        if statement == "BEGIN":
+    def _on_query(self, stream: BinlogStream, body: bytes, timestamp: int) -> None:
+        schema_length = body[_QUERY_SCHEMA_LENGTH_AT]
+        status_length = int.from_bytes(
+            body[_QUERY_STATUS_LENGTH_AT:_QUERY_STATUS_LENGTH_AT + 2], "little")
+        statement = body[_QUERY_FIXED_SIZE + status_length + schema_length + 1:]
+        if statement == _BEGIN or statement.strip().upper() == _BEGIN:
             if self._transaction is None:
                 self._transaction = _OpenTransaction(self._boundary, None)
             return
-        # COMMIT ends a non-transactional group; any other statement is DDL,
-        # which commits implicitly.
-        self._commit(event.timestamp)
+        if statement.strip().upper() != b"COMMIT":
+            # Any other statement is DDL, which commits implicitly and may change
+            # the layout of a watched table.
+            self._decoders.schema_changed()
+        self._commit(stream, timestamp)
 
-    def _on_table_map(self, event: Any) -> None:
-        # A table map precedes the row events of its table; they share its column objects.
-        if self._settings.tables.matches(event.schema, event.table):
-            self._renderers.table_map(event)
-
-    def _on_rows(self, event: Any) -> None:
-        qualified = (event.schema, event.table)
-        if not self._settings.tables.matches(*qualified):
+    def _on_rows(self, stream: BinlogStream, body: bytes, operation: Operation,
+                 version2: bool, server_id: int, end_offset: int) -> None:
+        table_id = int.from_bytes(body[:6], "little")
+        try:
+            decoder = self._decoders.for_rows(table_id)
+        except KeyError:
+            raise BinlogRefused(
+                f"A row event ending at {stream.position} names table id {table_id}, which no "
+                "table map before it announced. The binlog is not readable from this "
+                "position; restart rowcast from a snapshot."
+            ) from None
+        if decoder is None:
             return
         if self._transaction is None:
             self._transaction = _OpenTransaction(self._boundary, None)
-        transaction = self._transaction
-        operation = _OPERATIONS[type(event)]
-        end_offset = self._stream.log_pos
-        # The library reads the rows on first access, with the columns as the renderers set them up.
-        renderer = self._renderers.for_rows(event)
-        options = ImageOptions(self._settings.excluded_columns.excluded_in(*qualified),
-                               self._settings.allow_partial_images)
-        for change in row_changes(event, operation, renderer, options):
-            transaction.events.append(
-                ChangeEvent(
-                    id=EventId(transaction.start, len(transaction.events) + 1),
-                    op=operation, db=event.schema, table=event.table, key=change.key,
-                    before=change.before, after=change.after, ts_ms=event.timestamp * 1000,
-                    server_id=event.packet.server_id, file_name=self._stream.log_file,
-                    end_offset=end_offset, txn_id=transaction.gtid or str(transaction.start),
-                    txn_last=False, key_columns=change.key_columns,
-                    missing_before=change.missing_before, missing_after=change.missing_after,
-                )
-            )
+        changes = self._transaction.changes
+        table = decoder.table
+        decoded = decoder.rows(body, operation, version2)
+        key_columns = decoder.key_columns
+        file_name = stream.file_name
+        missing_before, missing_after = decoded.missing_before, decoded.missing_after
+        for before, after, key in decoded.rows:
+            changes.append(_PendingChange(
+                operation, table.schema, table.table, key, before, after, server_id,
+                file_name, end_offset, key_columns, missing_before, missing_after,
+            ))
 
-    def _commit(self, timestamp: int) -> None:
+    def _commit(self, stream: BinlogStream, timestamp: int) -> None:
         transaction = self._transaction
         self._transaction = None
-        self._boundary = self._stream_position()
-        if transaction is None or not transaction.events:
+        self._boundary = stream.position
+        if transaction is None or not transaction.changes:
             self._sink.progress(self._boundary)
             return
+        # Row events carry the statement's start time; the commit time is the XID's.
         commit_ms = timestamp * 1000
-        events = [_at_commit(event, commit_ms) for event in transaction.events]
-        events[-1] = events[-1].with_last(True)
+        start = transaction.start
+        txn_id = transaction.gtid or str(start)
+        last = len(transaction.changes)
+        events = [
+            ChangeEvent(
+                id=EventId(start, row), op=change.op, db=change.db, table=change.table,
+                key=change.key, before=change.before, after=change.after, ts_ms=commit_ms,
+                server_id=change.server_id, file_name=change.file_name,
+                end_offset=change.end_offset, txn_id=txn_id, txn_last=row == last,
+                key_columns=change.key_columns, missing_before=change.missing_before,
+                missing_after=change.missing_after,
+            )
+            for row, change in enumerate(transaction.changes, start=1)
+        ]
         logger.debug(
             "transaction read start=%s end=%s changes=%s",
             transaction.start, self._boundary, len(events),
@@ -284,13 +295,8 @@ class BinlogReader:
         self._sink.transaction(events, self._boundary)
 
 
-def _at_commit(event: ChangeEvent, commit_ms: int) -> ChangeEvent:
-    # Row events carry the statement's start time; the commit time is the XID's.
-    return dataclasses.replace(event, ts_ms=commit_ms, txn_last=False)
-
-
-def _query_text(event: Any) -> str:
-    query = event.query
-    if isinstance(query, bytes):
-        return query.decode("utf-8", errors="replace")
-    return str(query)
+def _mysql_gtid(body: bytes) -> str:
+    # GTID_LOG_EVENT: flags (1), source uuid (16), transaction number (8).
+    sid = body[1:1 + _SID_SIZE].hex()
+    number = int.from_bytes(body[1 + _SID_SIZE:1 + _SID_SIZE + 8], "little")
+    return f"{sid[:8]}-{sid[8:12]}-{sid[12:16]}-{sid[16:20]}-{sid[20:]}:{number}"

@@ -1,25 +1,30 @@
-"""Turn the rows of one binlog row event into before and after images and a key.
+"""Decode the rows of one binlog row event into before and after images and a key.
 
-With binlog_row_image = MINIMAL or NOBLOB the server logs only some columns
-of a row. Each row event carries a columns-present bitmap per image.
-mysql-replication 1.0.17 returns an absent column as None, the same value as
-SQL NULL, and notes "cols bitmap" in its none_sources. So this module reads
-the bitmaps itself. An absent column is left out of the image and listed as
-missing, or, when partial images are not allowed, the reader stops with
-BinlogRefused instead of sending nulls.
-Columns excluded with --exclude-columns are dropped from both images here,
-so they never reach the hub, the snapshot replay or a client.
+A TableDecoder is built once per table layout (see cdc/table_decoders.py)
+and reads every row event of that layout. The body of a row event (MySQL
+libbinlogevents Rows_event) holds the table id and flags, for version 2
+events an extra-data block, the column count, a columns-present bitmap per
+image, then the rows. Each row image is a NULL bitmap over the present
+columns followed by the values of the present, non-NULL columns.
+
+With binlog_row_image = MINIMAL or NOBLOB the server logs only some columns.
+An absent column is left out of the image and listed as missing, or, when
+partial images are not allowed, the reader stops with BinlogRefused instead
+of sending nulls. Columns excluded with --exclude-columns are decoded past
+and dropped, so they never reach the hub, the snapshot replay or a client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from cdc.columns import RowRenderer
+from cdc.columns import Decode
 from cdc.events import Operation, Row
 from cdc.refused import BinlogRefused
+from cdc.tablemap import POST_HEADER_SIZE, TableMap
+
+# One image's columns as (name, decoder); the name is None for an excluded column.
+_ImageColumns = tuple[tuple[str | None, Decode], ...]
 
 
 @dataclass(frozen=True)
@@ -33,120 +38,156 @@ class ImageOptions:
 
 
 @dataclass(frozen=True)
-class RowChange:
-    """The images and the key of one changed row."""
+class RowsEvent:
+    """The decoded rows of one row event: (before, after, key) per row, and absent columns."""
 
-    before: Row | None
-    after: Row | None
-    key: Row
-    # The primary key columns that form `key`; empty when `key` is the whole image.
-    key_columns: tuple[str, ...]
-    # Columns the server did not log, per image; empty for full images.
-    missing_before: tuple[str, ...] = field(default=())
-    missing_after: tuple[str, ...] = field(default=())
+    rows: list[tuple[Row | None, Row | None, Row]]
+    missing_before: tuple[str, ...]
+    missing_after: tuple[str, ...]
 
 
-def row_changes(
-    event: Any, operation: Operation, renderer: RowRenderer, options: ImageOptions
-) -> Iterator[RowChange]:
-    """Yield one RowChange per row of a row event; call after the renderer is set up."""
-    key_columns = tuple(_key_columns(event))
-    _check_key_not_excluded(event, key_columns, options.excluded)
-    present = _present_columns(event, operation)
-    missing = {image: _missing(event, names, options.excluded) for image, names in present.items()}
-    if any(missing.values()) and not options.allow_partial:
-        raise BinlogRefused(_partial_message(event, missing))
-
-    for row in event.rows:
-        before, after = _images(operation, row, renderer)
-        before = _keep(before, present.get("before"), options.excluded)
-        after = _keep(after, present.get("after"), options.excluded)
-        # A partial after image may lack the key, which the before image then has.
-        keyed = {**(before or {}), **(after or {})}
-        key = {name: keyed.get(name) for name in key_columns} if key_columns else keyed
-        yield RowChange(before, after, key, key_columns,
-                        missing.get("before", ()), missing.get("after", ()))
+@dataclass(frozen=True)
+class _PresentColumns:
+    columns: _ImageColumns
+    null_bytes: int
+    missing: tuple[str, ...]
 
 
-def _images(
-    operation: Operation, row: dict[str, Any], renderer: RowRenderer
-) -> tuple[Row | None, Row | None]:
-    if operation is Operation.INSERT:
-        return None, renderer.render(row["values"])
-    if operation is Operation.DELETE:
-        return renderer.render(row["values"]), None
-    return renderer.render(row["before_values"]), renderer.render(row["after_values"])
+class TableDecoder:
+    """Read the row events of one table layout."""
 
+    def __init__(self, table: TableMap, decoders: list[Decode], options: ImageOptions) -> None:
+        self.table = table
+        self.key_columns = table.key_columns
+        excluded = options.excluded
+        for name in table.key_columns:
+            if name.lower() in excluded:
+                raise BinlogRefused(
+                    f"Column {table.qualified}.{name} is excluded with --exclude-columns but "
+                    "is now part of the table's primary key, which every change event needs. "
+                    "Remove it from --exclude-columns, or exclude the table with "
+                    "--exclude-tables, and restart rowcast."
+                )
+        self._names = tuple(spec.name for spec in table.columns)
+        self._kept = tuple(spec.name.lower() not in excluded for spec in table.columns)
+        self._decoders = decoders
+        self._allow_partial = options.allow_partial
+        self._by_bitmap: dict[bytes, _PresentColumns] = {}
 
-def _present_columns(event: Any, operation: Operation) -> dict[str, set[str]]:
-    # Write and delete events have one bitmap, for the after and the before image.
-    # Update events have one per image, which mysql-replication reads as
-    # columns_present_bitmap and columns_present_bitmap2.
-    first = _bitmap_names(event, event.columns_present_bitmap)
-    if operation is Operation.INSERT:
-        return {"after": first}
-    if operation is Operation.DELETE:
-        return {"before": first}
-    return {"before": first, "after": _bitmap_names(event, event.columns_present_bitmap2)}
-
-
-def _bitmap_names(event: Any, bitmap: bytes) -> set[str]:
-    # Bit i, least significant first within each byte, is set when column i is present.
-    return {
-        str(column.name) for index, column in enumerate(event.columns)
-        if bitmap[index // 8] >> (index % 8) & 1
-    }
-
-
-def _missing(event: Any, present: set[str], excluded: frozenset[str]) -> tuple[str, ...]:
-    return tuple(
-        str(column.name) for column in event.columns
-        if column.name not in present and str(column.name).lower() not in excluded
-    )
-
-
-def _keep(image: Row | None, present: set[str] | None, excluded: frozenset[str]) -> Row | None:
-    if image is None:
-        return None
-    return {
-        name: value for name, value in image.items()
-        if (present is None or name in present) and name.lower() not in excluded
-    }
-
-
-def _check_key_not_excluded(
-    event: Any, key_columns: tuple[str, ...], excluded: frozenset[str]
-) -> None:
-    # The start-up check rejects such a setting, but an ALTER TABLE may change the key later.
-    for name in key_columns:
-        if name.lower() in excluded:
+    def rows(self, body: bytes, operation: Operation, version2: bool) -> RowsEvent:
+        """Decode every row of a row event body, the checksum already cut off."""
+        offset = POST_HEADER_SIZE
+        if version2:
+            # The extra-data length counts its own two bytes.
+            offset += int.from_bytes(body[offset:offset + 2], "little")
+        count, offset = _length(body, offset)
+        if count != len(self._names):
             raise BinlogRefused(
-                f"Column {event.schema}.{event.table}.{name} is excluded with "
-                "--exclude-columns but is now part of the table's primary key, which every "
-                "change event needs. Remove it from --exclude-columns, or exclude the table "
-                "with --exclude-tables, and restart rowcast."
+                f"A row event of {self.table.qualified} has {count} columns, but its table "
+                f"map lists {len(self._names)}. The binlog does not match its table map; "
+                "check the server's binlog with mariadb-binlog or mysqlbinlog."
             )
+        size = (count + 7) // 8
+        first = self._present(body[offset:offset + size])
+        offset += size
+        second = first
+        if operation is Operation.UPDATE:
+            second = self._present(body[offset:offset + size])
+            offset += size
+        missing = tuple(dict.fromkeys((*first.missing, *second.missing)))
+        if missing and not self._allow_partial:
+            raise BinlogRefused(_partial_message(self.table.qualified, missing))
+        rows = self._read_rows(body, offset, operation, first, second)
+        if operation is Operation.INSERT:
+            return RowsEvent(rows, (), first.missing)
+        if operation is Operation.DELETE:
+            return RowsEvent(rows, first.missing, ())
+        return RowsEvent(rows, first.missing, second.missing)
+
+    def _read_rows(
+        self, body: bytes, offset: int, operation: Operation,
+        first: _PresentColumns, second: _PresentColumns,
+    ) -> list[tuple[Row | None, Row | None, Row]]:
+        rows: list[tuple[Row | None, Row | None, Row]] = []
+        end = len(body)
+        key_columns = self.key_columns
+        partial = bool(first.missing or second.missing)
+        while offset < end:
+            image, offset = _image(body, offset, first.columns, first.null_bytes)
+            before: Row | None
+            after: Row | None
+            if operation is Operation.INSERT:
+                before, after = None, image
+            elif operation is Operation.DELETE:
+                before, after = image, None
+            else:
+                before = image
+                after, offset = _image(body, offset, second.columns, second.null_bytes)
+            rows.append((before, after, _key(before, after, key_columns, partial)))
+        return rows
+
+    def _present(self, bitmap: bytes) -> _PresentColumns:
+        present = self._by_bitmap.get(bitmap)
+        if present is None:
+            columns = []
+            missing = []
+            for index, (name, decode, kept) in enumerate(
+                zip(self._names, self._decoders, self._kept)
+            ):
+                if bitmap[index // 8] >> (index % 8) & 1:
+                    columns.append((name if kept else None, decode))
+                elif kept:
+                    missing.append(name)
+            present = _PresentColumns(tuple(columns), (len(columns) + 7) // 8, tuple(missing))
+            self._by_bitmap[bitmap] = present
+        return present
 
 
-def _partial_message(event: Any, missing: dict[str, tuple[str, ...]]) -> str:
-    absent = ", ".join(sorted({name for names in missing.values() for name in names}))
+def _image(data: bytes, offset: int, columns: _ImageColumns, null_bytes: int) -> tuple[Row, int]:
+    end = offset + null_bytes
+    nulls = int.from_bytes(data[offset:end], "little")
+    offset = end
+    row: Row = {}
+    for name, decode in columns:
+        if nulls & 1:
+            if name is not None:
+                row[name] = None
+        else:
+            value, offset = decode(data, offset)
+            if name is not None:
+                row[name] = value
+        nulls >>= 1
+    return row, offset
+
+
+def _key(before: Row | None, after: Row | None, key_columns: tuple[str, ...], partial: bool) -> Row:
+    if partial or not key_columns:
+        # A partial after image may lack the key, which the before image then has.
+        source = {**(before or {}), **(after or {})}
+    else:
+        source = after if after is not None else before  # type: ignore[assignment]
+    if not key_columns:
+        return source
+    return {name: source.get(name) for name in key_columns}
+
+
+def _length(data: bytes, offset: int) -> tuple[int, int]:
+    """Read a length-encoded integer (MySQL client/server protocol)."""
+    first = data[offset]
+    if first < 0xFB:
+        return first, offset + 1
+    size = {0xFC: 2, 0xFD: 3, 0xFE: 8}[first]
+    start = offset + 1
+    return int.from_bytes(data[start:start + size], "little"), start + size
+
+
+def _partial_message(qualified: str, missing: tuple[str, ...]) -> str:
+    absent = ", ".join(sorted(missing))
     return (
-        f"A row event of {event.schema}.{event.table} has a partial row image: the server did "
+        f"A row event of {qualified} has a partial row image: the server did "
         f"not log the columns {absent}, because the session that wrote it had "
         "binlog_row_image = MINIMAL or NOBLOB. rowcast stops rather than send those columns "
         "as null. Fix: run SET GLOBAL binlog_row_image = 'FULL' and keep sessions from "
         "changing it, or start rowcast with --allow-partial-images to stream partial images "
         "that list the absent columns in `missing`. Then restart rowcast."
     )
-
-
-def _key_columns(event: Any) -> list[str]:
-    primary = [column.name for column in event.columns if getattr(column, "is_primary", False)]
-    if primary:
-        return primary
-    key = event.primary_key
-    if isinstance(key, str) and key:
-        return [key]
-    if isinstance(key, (list, tuple)):
-        return [str(name) for name in key]
-    return []

@@ -7,13 +7,12 @@ calendar date and becomes None; so does the zero TIMESTAMP.
 
 from __future__ import annotations
 
-import datetime
-
 # Offsets of the TIME2 encoding (MySQL sql-common/my_time.cc), which MySQL 5.6+
 # and MariaDB with mysql56_temporal_format=ON, its default, write.
 _TIMEF_INT_OFS = 0x800000
 _TIMEF_OFS = 0x800000000000
-_EPOCH = datetime.datetime(1970, 1, 1)
+# DATETIME2 stores its 40-bit value with this added, so that stored bytes sort in time order.
+DATETIME2_OFFSET = 0x8000000000
 
 
 def fraction_text(micros: int, fsp: int) -> str:
@@ -21,31 +20,6 @@ def fraction_text(micros: int, fsp: int) -> str:
     if fsp <= 0:
         return ""
     return "." + f"{micros:06d}"[:fsp]
-
-
-def date_text(value: datetime.date) -> str:
-    """Format a DATE as YYYY-MM-DD."""
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-
-
-def datetime_text(value: datetime.datetime, fsp: int) -> str:
-    """Format a DATETIME as YYYY-MM-DDTHH:MM:SS with fsp fraction digits."""
-    return (
-        f"{date_text(value)}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-        + fraction_text(value.microsecond, fsp)
-    )
-
-
-def timestamp_text(value: datetime.datetime, fsp: int) -> str | None:
-    """Format a TIMESTAMP, given as UTC, with a trailing Z; None for the zero TIMESTAMP.
-
-    The binlog stores a TIMESTAMP as seconds since the epoch, and the zero
-    TIMESTAMP as 0. mysql-replication turns that into 1970-01-01 00:00:00, a
-    moment no TIMESTAMP column can hold (the range starts one second later).
-    """
-    if value == _EPOCH:
-        return None
-    return datetime_text(value, fsp) + "Z"
 
 
 def time_text(packed: int, fsp: int) -> str:
@@ -124,12 +98,3 @@ def select_timestamp_text(text: str) -> str | None:
     """Turn a TIMESTAMP that SELECT printed in UTC into the ISO form with Z; None for zero."""
     iso = select_datetime_text(text)
     return None if iso is None else iso + "Z"
-
-
-def year_number(value: int) -> int:
-    """Return a YEAR as a number; mysql-replication gives the zero year 0000 as 1900.
-
-    A YEAR is 1901 to 2155 or 0000. The binlog stores it as the offset from
-    1900, and 0 for 0000, so 1900 can only be the zero year.
-    """
-    return 0 if value == 1900 else value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from typing import Any
 
 import httpx
 import pymysql
@@ -52,11 +53,11 @@ def test_reader_crash_restarts_without_loss(
     original = BinlogReader._on_rows
     crashes = []
 
-    def crash_once(self: BinlogReader, event: object) -> None:
+    def crash_once(self: BinlogReader, *arguments: Any) -> None:
         if not crashes:
-            crashes.append(event)
+            crashes.append(arguments)
             raise RuntimeError("decoder bug for the test")
-        original(self, event)
+        original(self, *arguments)
 
     monkeypatch.setattr(BinlogReader, "_on_rows", crash_once)
     app = start_app(reader_settings)
