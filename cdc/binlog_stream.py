@@ -54,6 +54,11 @@ _CHECKSUM_SIZE = 4
 _CHECKSUM_ALGORITHM_FROM_END = 5
 _CRC32 = 1
 _EOF_MARKER = 0xFE
+_ERROR_MARKER = 0xFF
+# A packet has a 3-byte length and a sequence number; a payload of 2^24 - 1
+# bytes continues in the next packet (MySQL client/server protocol).
+_PACKET_HEADER_SIZE = 4
+_MAX_PACKET_PART = 0xFFFFFF
 _MAX_EOF_PACKET = 9
 
 
@@ -75,11 +80,12 @@ class BinlogStream:
         self._options = options
         self._start = start
         self._library: Any = None
-        self._connection: Any = None
+        self._rfile: Any = None
         self._checksum = 0
         # The file and offset the stream has reached, as the server reports them.
         self.file_name = start.file_name
         self.offset = start.offset
+        self._file = start
         # True when the server's FORMAT_DESCRIPTION_EVENT names MariaDB.
         self.is_mariadb = False
 
@@ -111,7 +117,9 @@ class BinlogStream:
             raise EOFError("the server ended the binlog stream before its first event")
         self.file_name = first.next_binlog
         self.offset = first.position
-        self._connection = self._library._stream_connection
+        # The connection's buffered socket file. Reading it directly skips
+        # PyMySQL's packet objects, which cost more than the event itself.
+        self._rfile = self._library._stream_connection._rfile
 
     def read(self) -> tuple[int, int, int, int, bytes]:
         """Return the next event as (type, timestamp, server id, end offset, body).
@@ -119,10 +127,11 @@ class BinlogStream:
         The body has neither the header nor the checksum. Raises EOFError when
         the server ends the stream.
         """
-        packet = self._connection._read_packet()
-        data: bytes = packet.get_all_data()
+        data = self._read_packet()
         if data[0] == _EOF_MARKER and len(data) < _MAX_EOF_PACKET:
             raise EOFError("the server ended the binlog stream")
+        if data[0] == _ERROR_MARKER:
+            pymysql.err.raise_mysql_exception(data)
         timestamp, event_type, server_id, size, end_offset, _flags = _HEADER.unpack_from(data)
         end = 1 + size
         if event_type == FORMAT_DESCRIPTION_EVENT:
@@ -136,9 +145,31 @@ class BinlogStream:
             self.offset = end_offset
         return event_type, timestamp, server_id, end_offset, body
 
+    def _read_packet(self) -> bytes:
+        """Read one MySQL protocol packet's payload, joining the parts of one over 16 MB."""
+        read = self._rfile.read
+        parts: list[bytes] = []
+        while True:
+            header = read(_PACKET_HEADER_SIZE)
+            if len(header) < _PACKET_HEADER_SIZE:
+                raise EOFError("the server closed the binlog connection")
+            size = int.from_bytes(header[:3], "little")
+            payload: bytes = read(size)
+            if len(payload) < size:
+                raise EOFError("the server closed the binlog connection within a packet")
+            if size < _MAX_PACKET_PART and not parts:
+                return payload
+            parts.append(payload)
+            if size < _MAX_PACKET_PART:
+                return b"".join(parts)
+
     @property
     def position(self) -> BinlogPosition:
-        return BinlogPosition.from_file(self.file_name, self.offset, self._start.source)
+        file = self._file
+        if file.file_name != self.file_name:
+            # Parse a file name once, not at every transaction.
+            file = self._file = BinlogPosition.from_file(self.file_name, 0, self._start.source)
+        return BinlogPosition(file.sequence, self.offset, file.basename, file.source)
 
     def close(self) -> None:
         if self._library is not None:
@@ -148,4 +179,4 @@ class BinlogStream:
                 # The stream is being replaced or stopped; nothing is lost.
                 logger.debug("closing binlog stream failed error=%s", error)
             self._library = None
-            self._connection = None
+            self._rfile = None

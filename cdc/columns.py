@@ -128,6 +128,27 @@ def column_decoder(spec: ColumnSpec, qualified: str) -> Decode:
     )
 
 
+@dataclass(frozen=True)
+class FixedValue:
+    """A value that generated code can read inline: a struct field, or a 1-byte ENUM index."""
+
+    size: int
+    # Reads the value with struct, for TINYINT, SMALLINT and INT.
+    unpack_from: Callable[[bytes, int], tuple[Any, ...]] | None = None
+    # Maps the stored byte to its label, for ENUMs of up to 255 labels.
+    labels: tuple[str, ...] = ()
+
+
+def fixed_value(spec: ColumnSpec) -> FixedValue | None:
+    """Return how to read a column inline, or None when only its decoder can read it."""
+    if spec.type in (FieldType.TINY, FieldType.SHORT, FieldType.LONG):
+        layout = _INTEGER_FORMATS[(FieldType(spec.type), spec.unsigned)]
+        return FixedValue(struct.calcsize(layout), struct.Struct(layout).unpack_from)
+    if spec.type == FieldType.ENUM and spec.length == 1:
+        return FixedValue(1, labels=("", *spec.labels))
+    return None
+
+
 _INTEGER_FORMATS = {
     (FieldType.TINY, False): "<b", (FieldType.TINY, True): "<B",
     (FieldType.SHORT, False): "<h", (FieldType.SHORT, True): "<H",
@@ -241,15 +262,42 @@ def _decimal(spec: ColumnSpec, column: str) -> Decode:
     return decode
 
 
-def _date(spec: ColumnSpec, column: str) -> Decode:
+# Texts kept per temporal column; beyond this the cache starts over.
+_MAX_CACHED_VALUES = 4096
+
+
+def _cached(size: int, render: Callable[[bytes], Any]) -> Decode:
+    """Return a decoder of a fixed-size value that renders each distinct stored value once.
+
+    Times and dates repeat a lot in a stream of changes (a status update
+    rewrites the same timestamps), and a dictionary lookup costs less than
+    formatting the text again.
+    """
+    cache: dict[bytes, Any] = {}
+
     def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        value = data[offset] | data[offset + 1] << 8 | data[offset + 2] << 16
-        day, month, year = value & 31, value >> 5 & 15, value >> 9
-        if not (year and month and day):
-            return None, offset + 3
-        return f"{year:04d}-{month:02d}-{day:02d}", offset + 3
+        end = offset + size
+        raw = data[offset:end]
+        try:
+            return cache[raw], end
+        except KeyError:
+            if len(cache) >= _MAX_CACHED_VALUES:
+                cache.clear()
+            value = cache[raw] = render(raw)
+            return value, end
 
     return decode
+
+
+def _date(spec: ColumnSpec, column: str) -> Decode:
+    def render(raw: bytes) -> Any:
+        value = int.from_bytes(raw, "little")
+        day, month, year = value & 31, value >> 5 & 15, value >> 9
+        if not (year and month and day):
+            return None
+        return f"{year:04d}-{month:02d}-{day:02d}"
+
+    return _cached(3, render)
 
 
 def _fraction_reader(fsp: int) -> tuple[int, int]:
@@ -263,38 +311,34 @@ def _fraction_reader(fsp: int) -> tuple[int, int]:
 def _datetime2(spec: ColumnSpec, column: str) -> Decode:
     fsp = spec.fsp
     fraction_size, fraction_unit = _fraction_reader(fsp)
-    size = 5 + fraction_size
 
-    def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        value = int.from_bytes(data[offset:offset + 5], "big") - DATETIME2_OFFSET
+    def render(raw: bytes) -> Any:
+        value = int.from_bytes(raw[:5], "big") - DATETIME2_OFFSET
         date, clock = value >> 17, value & 0x1FFFF
         year_month, day = date >> 5, date & 31
         year, month = divmod(year_month, 13)
-        end = offset + size
         if not (year and month and day):
-            return None, end
-        micros = int.from_bytes(data[offset + 5:end], "big") * fraction_unit
+            return None
+        micros = int.from_bytes(raw[5:], "big") * fraction_unit
         return (
             f"{year:04d}-{month:02d}-{day:02d}T{clock >> 12:02d}:{clock >> 6 & 63:02d}:"
             f"{clock & 63:02d}{fraction_text(micros, fsp)}"
-        ), end
+        )
 
-    return decode
+    return _cached(5 + fraction_size, render)
 
 
 def _datetime(spec: ColumnSpec, column: str) -> Decode:
     # Before MySQL 5.6 a DATETIME is the number YYYYMMDDhhmmss in 8 bytes.
-    def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        value = int.from_bytes(data[offset:offset + 8], "little")
-        date, clock = divmod(value, 1_000_000)
+    def render(raw: bytes) -> Any:
+        date, clock = divmod(int.from_bytes(raw, "little"), 1_000_000)
         year, month, day = date // 10_000, date // 100 % 100, date % 100
         if not (year and month and day):
-            return None, offset + 8
+            return None
         hours, minutes, seconds = clock // 10_000, clock // 100 % 100, clock % 100
-        return (f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}",
-                offset + 8)
+        return f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}"
 
-    return decode
+    return _cached(8, render)
 
 
 def _timestamp_text(seconds: int, micros: int, fsp: int) -> str | None:
@@ -327,40 +371,27 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
 def _timestamp2(spec: ColumnSpec, column: str) -> Decode:
     fsp = spec.fsp
     fraction_size, fraction_unit = _fraction_reader(fsp)
-    end_of = 4 + fraction_size
 
-    def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        seconds = int.from_bytes(data[offset:offset + 4], "big")
-        end = offset + end_of
-        micros = int.from_bytes(data[offset + 4:end], "big") * fraction_unit
-        return _timestamp_text(seconds, micros, fsp), end
+    def render(raw: bytes) -> Any:
+        micros = int.from_bytes(raw[4:], "big") * fraction_unit
+        return _timestamp_text(int.from_bytes(raw[:4], "big"), micros, fsp)
 
-    return decode
+    return _cached(4 + fraction_size, render)
 
 
 def _timestamp(spec: ColumnSpec, column: str) -> Decode:
-    return lambda data, offset: (
-        _timestamp_text(int.from_bytes(data[offset:offset + 4], "little"), 0, 0), offset + 4
-    )
+    return _cached(4, lambda raw: _timestamp_text(int.from_bytes(raw, "little"), 0, 0))
 
 
 def _time2(spec: ColumnSpec, column: str) -> Decode:
     fsp = spec.fsp
-    size = time2_size(fsp)
-
-    def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        end = offset + size
-        return time_text(time2_packed(int.from_bytes(data[offset:end], "big"), fsp), fsp), end
-
-    return decode
+    return _cached(time2_size(fsp),
+                   lambda raw: time_text(time2_packed(int.from_bytes(raw, "big"), fsp), fsp))
 
 
 def _time(spec: ColumnSpec, column: str) -> Decode:
-    def decode(data: bytes, offset: int) -> tuple[Any, int]:
-        stored = int.from_bytes(data[offset:offset + 3], "little", signed=True)
-        return time_text(old_time_packed(stored), 0), offset + 3
-
-    return decode
+    return _cached(3, lambda raw: time_text(
+        old_time_packed(int.from_bytes(raw, "little", signed=True)), 0))
 
 
 def _enum(spec: ColumnSpec, column: str) -> Decode:

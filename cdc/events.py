@@ -20,9 +20,14 @@ class Operation(str, enum.Enum):
     DELETE = "delete"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChangeEvent:
     """One row change, with JSON-ready before and after images.
+
+    A change event is not changed after the reader hands it over: every
+    subscriber receives the same object. It is not frozen only because
+    creating a frozen dataclass costs several times more, and the reader
+    creates one for every row.
 
     `key` contains the primary key columns of the changed row (of the after image
     for inserts and updates, of the before image for deletes), and

@@ -2,12 +2,16 @@
 
 Readers block on their socket, so they run on threads of their own, while the
 hub and the subscriptions may only be touched from the event loop thread.
+Waking the loop costs a system call, so callbacks queue up and one wake-up
+runs all that arrived before the loop got to them: under load one wake-up
+carries many transactions, and an idle loop still wakes for the first one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 
 from cdc.events import ChangeEvent
@@ -17,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 class LoopSink:
-    """Schedule each reader callback on the loop; drop it once the loop has closed."""
+    """Run reader callbacks on the loop in order; drop them once the loop has closed."""
 
     def __init__(
         self,
@@ -30,6 +34,10 @@ class LoopSink:
         self._on_transaction = on_transaction
         self._on_progress = on_progress
         self._on_state = on_state
+        self._lock = threading.Lock()
+        self._pending: list[tuple[Callable[..., None], tuple[object, ...]]] = []
+        # True while a run of the pending callbacks is scheduled on the loop.
+        self._scheduled = False
 
     def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
         self._call(self._on_transaction, events, end)
@@ -41,8 +49,25 @@ class LoopSink:
         self._call(self._on_state, state, message)
 
     def _call(self, function: Callable[..., None], *args: object) -> None:
+        with self._lock:
+            self._pending.append((function, args))
+            if self._scheduled:
+                return
+            self._scheduled = True
         try:
-            self._loop.call_soon_threadsafe(function, *args)
+            self._loop.call_soon_threadsafe(self._run_pending)
         except RuntimeError:
             # The loop has closed during shutdown; the reader stops right after.
             logger.debug("event loop closed, dropping reader callback")
+
+    def _run_pending(self) -> None:
+        with self._lock:
+            calls = self._pending
+            self._pending = []
+            self._scheduled = False
+        for function, args in calls:
+            try:
+                function(*args)
+            except Exception:
+                # As the loop does for a failing callback: log it and go on with the next.
+                logger.exception("reader callback failed callback=%s", function)

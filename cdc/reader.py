@@ -22,7 +22,7 @@ from cdc.binlog_stream import BinlogStream, StreamOptions
 from cdc.column_filter import ColumnFilter
 from cdc.compressed_events import check_not_compressed
 from cdc.connection import ConnectionSettings
-from cdc.events import ChangeEvent, Operation, Row
+from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
 from cdc.refused import BinlogRefused
 from cdc.table_decoders import TableDecoders, server_column_types
@@ -85,28 +85,15 @@ class TransactionSink(Protocol):
 
 
 @dataclass
-class _PendingChange:
-    """A decoded row change whose commit time is not known yet."""
-
-    op: Operation
-    db: str
-    table: str
-    key: Row
-    before: Row | None
-    after: Row | None
-    server_id: int
-    file_name: str
-    end_offset: int
-    key_columns: tuple[str, ...]
-    missing_before: tuple[str, ...]
-    missing_after: tuple[str, ...]
-
-
-@dataclass
 class _OpenTransaction:
     start: BinlogPosition
     gtid: str | None
-    changes: list[_PendingChange] = field(default_factory=list)
+    # Change events with a provisional time and end flag, set at the commit.
+    changes: list[ChangeEvent] = field(default_factory=list)
+    txn_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.txn_id = self.gtid or str(self.start)
 
 
 class BinlogReader:
@@ -251,18 +238,21 @@ class BinlogReader:
             ) from None
         if decoder is None:
             return
-        if self._transaction is None:
-            self._transaction = _OpenTransaction(self._boundary, None)
-        changes = self._transaction.changes
-        table = decoder.table
+        transaction = self._transaction
+        if transaction is None:
+            transaction = self._transaction = _OpenTransaction(self._boundary, None)
+        changes = transaction.changes
+        start, txn_id = transaction.start, transaction.txn_id
+        schema, table = decoder.table.schema, decoder.table.table
         decoded = decoder.rows(body, operation, version2)
         key_columns = decoder.key_columns
         file_name = stream.file_name
         missing_before, missing_after = decoded.missing_before, decoded.missing_after
         for before, after, key in decoded.rows:
-            changes.append(_PendingChange(
-                operation, table.schema, table.table, key, before, after, server_id,
-                file_name, end_offset, key_columns, missing_before, missing_after,
+            changes.append(ChangeEvent(
+                EventId(start, len(changes) + 1), operation, schema, table, key, before, after,
+                0, server_id, file_name, end_offset, txn_id, False, key_columns,
+                missing_before, missing_after,
             ))
 
     def _commit(self, stream: BinlogStream, timestamp: int) -> None:
@@ -274,20 +264,10 @@ class BinlogReader:
             return
         # Row events carry the statement's start time; the commit time is the XID's.
         commit_ms = timestamp * 1000
-        start = transaction.start
-        txn_id = transaction.gtid or str(start)
-        last = len(transaction.changes)
-        events = [
-            ChangeEvent(
-                id=EventId(start, row), op=change.op, db=change.db, table=change.table,
-                key=change.key, before=change.before, after=change.after, ts_ms=commit_ms,
-                server_id=change.server_id, file_name=change.file_name,
-                end_offset=change.end_offset, txn_id=txn_id, txn_last=row == last,
-                key_columns=change.key_columns, missing_before=change.missing_before,
-                missing_after=change.missing_after,
-            )
-            for row, change in enumerate(transaction.changes, start=1)
-        ]
+        events = transaction.changes
+        for event in events:
+            event.ts_ms = commit_ms
+        events[-1].txn_last = True
         logger.debug(
             "transaction read start=%s end=%s changes=%s",
             transaction.start, self._boundary, len(events),

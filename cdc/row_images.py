@@ -16,15 +16,16 @@ and dropped, so they never reach the hub, the snapshot replay or a client.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdc.columns import Decode
+from cdc.columns import Decode, FixedValue
 from cdc.events import Operation, Row
 from cdc.refused import BinlogRefused
 from cdc.tablemap import POST_HEADER_SIZE, TableMap
 
-# One image's columns as (name, decoder); the name is None for an excluded column.
-_ImageColumns = tuple[tuple[str | None, Decode], ...]
+# Reads one row image at an offset: (event bytes, offset) -> (row, next offset).
+_ReadImage = Callable[[bytes, int], tuple[Row, int]]
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,20 @@ class RowsEvent:
 
 @dataclass(frozen=True)
 class _PresentColumns:
-    columns: _ImageColumns
-    null_bytes: int
+    read: _ReadImage
     missing: tuple[str, ...]
 
 
 class TableDecoder:
     """Read the row events of one table layout."""
 
-    def __init__(self, table: TableMap, decoders: list[Decode], options: ImageOptions) -> None:
+    def __init__(
+        self,
+        table: TableMap,
+        decoders: list[Decode],
+        fixed: list[FixedValue | None],
+        options: ImageOptions,
+    ) -> None:
         self.table = table
         self.key_columns = table.key_columns
         excluded = options.excluded
@@ -71,6 +77,7 @@ class TableDecoder:
         self._names = tuple(spec.name for spec in table.columns)
         self._kept = tuple(spec.name.lower() not in excluded for spec in table.columns)
         self._decoders = decoders
+        self._fixed = fixed
         self._allow_partial = options.allow_partial
         self._by_bitmap: dict[bytes, _PresentColumns] = {}
 
@@ -112,8 +119,9 @@ class TableDecoder:
         end = len(body)
         key_columns = self.key_columns
         partial = bool(first.missing or second.missing)
+        read_first, read_second = first.read, second.read
         while offset < end:
-            image, offset = _image(body, offset, first.columns, first.null_bytes)
+            image, offset = read_first(body, offset)
             before: Row | None
             after: Row | None
             if operation is Operation.INSERT:
@@ -122,42 +130,72 @@ class TableDecoder:
                 before, after = image, None
             else:
                 before = image
-                after, offset = _image(body, offset, second.columns, second.null_bytes)
+                after, offset = read_second(body, offset)
             rows.append((before, after, _key(before, after, key_columns, partial)))
         return rows
 
     def _present(self, bitmap: bytes) -> _PresentColumns:
         present = self._by_bitmap.get(bitmap)
         if present is None:
-            columns = []
+            columns: list[_ImageColumn] = []
             missing = []
-            for index, (name, decode, kept) in enumerate(
-                zip(self._names, self._decoders, self._kept)
-            ):
+            for index, (name, kept) in enumerate(zip(self._names, self._kept)):
                 if bitmap[index // 8] >> (index % 8) & 1:
-                    columns.append((name if kept else None, decode))
+                    columns.append(
+                        _ImageColumn(name if kept else None, self._decoders[index],
+                                     self._fixed[index]))
                 elif kept:
                     missing.append(name)
-            present = _PresentColumns(tuple(columns), (len(columns) + 7) // 8, tuple(missing))
+            present = _PresentColumns(_compile_image(columns), tuple(missing))
             self._by_bitmap[bitmap] = present
         return present
 
 
-def _image(data: bytes, offset: int, columns: _ImageColumns, null_bytes: int) -> tuple[Row, int]:
-    end = offset + null_bytes
-    nulls = int.from_bytes(data[offset:end], "little")
-    offset = end
-    row: Row = {}
-    for name, decode in columns:
-        if nulls & 1:
-            if name is not None:
-                row[name] = None
+@dataclass(frozen=True)
+class _ImageColumn:
+    # None for a column excluded with --exclude-columns: read past, not kept.
+    name: str | None
+    decode: Decode
+    fixed: FixedValue | None
+
+
+def _compile_image(columns: list[_ImageColumn]) -> _ReadImage:
+    """Build the function that reads one row image with these present columns.
+
+    The generated code tests each column's NULL bit and reads its value in
+    line, without a loop over the columns. Names, decoders and labels reach it
+    as variables of its namespace, never as source text.
+    """
+    null_bytes = (len(columns) + 7) // 8
+    namespace: dict[str, object] = {"from_bytes": int.from_bytes}
+    lines = [
+        "def read_image(data, offset):",
+        f"    nulls = from_bytes(data[offset:offset + {null_bytes}], 'little')",
+        f"    offset += {null_bytes}",
+        "    row = {}",
+    ]
+    for index, column in enumerate(columns):
+        namespace[f"name{index}"] = column.name
+        target = f"row[name{index}]" if column.name is not None else "_"
+        lines.append(f"    if nulls & {1 << index}:")
+        lines.append(f"        {target} = None" if column.name is not None else "        pass")
+        lines.append("    else:")
+        fixed = column.fixed
+        if fixed is not None and fixed.unpack_from is not None:
+            namespace[f"unpack{index}"] = fixed.unpack_from
+            lines.append(f"        {target} = unpack{index}(data, offset)[0]")
+            lines.append(f"        offset += {fixed.size}")
+        elif fixed is not None:
+            namespace[f"labels{index}"] = fixed.labels
+            lines.append(f"        {target} = labels{index}[data[offset]]")
+            lines.append(f"        offset += {fixed.size}")
         else:
-            value, offset = decode(data, offset)
-            if name is not None:
-                row[name] = value
-        nulls >>= 1
-    return row, offset
+            namespace[f"decode{index}"] = column.decode
+            lines.append(f"        {target}, offset = decode{index}(data, offset)")
+    lines.append("    return row, offset")
+    exec("\n".join(lines), namespace)  # noqa: S102 - the source holds no data, only indexes
+    read: _ReadImage = namespace["read_image"]  # type: ignore[assignment]
+    return read
 
 
 def _key(before: Row | None, after: Row | None, key_columns: tuple[str, ...], partial: bool) -> Row:

@@ -22,6 +22,7 @@ from cdc.columns import (
     ColumnSpec,
     FieldType,
     column_decoder,
+    fixed_value,
 )
 from cdc.connection import ConnectionSettings
 from cdc.result_columns import column_types
@@ -116,7 +117,7 @@ class TableDecoders:
         options = ImageOptions(self._excluded.excluded_in(schema, table), self._allow_partial)
         self.built += 1
         logger.debug("row decoder built table=%s columns=%s", qualified, len(specs))
-        return TableDecoder(table_map, decoders, options)
+        return TableDecoder(table_map, decoders, [fixed_value(spec) for spec in specs], options)
 
     def _with_mariadb_types(
         self, schema: str, table: str, specs: tuple[ColumnSpec, ...], is_mariadb: bool

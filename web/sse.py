@@ -12,7 +12,7 @@ from cdc.events import ChangeEvent
 from cdc.hub import Item, Notice
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
-from web.wire import change_to_json, dumps, notice_to_json
+from web.wire import change_sse_frame, dumps, notice_to_json
 
 TRANSPORT = "sse"
 # Plain LF line ends, as curl users expect; each ServerSentEvent uses its own
@@ -59,7 +59,7 @@ async def stream_events(request: Request) -> Response:
             # Everything pending goes out as one write: one frame per item, joined.
             while batch := await subscription.next_batch():
                 state.sent[TRANSPORT] += sum(isinstance(item, ChangeEvent) for item in batch)
-                yield "".join(_frame(item) for item in batch).encode()
+                yield b"".join(_frame(item) for item in batch)
             if subscription.closed_reason is not None:
                 yield ServerSentEvent(
                     sep=SEPARATOR, event="closed", data=dumps({"reason": subscription.closed_reason})
@@ -77,11 +77,11 @@ async def stream_events(request: Request) -> Response:
     )
 
 
-def _frame(item: Item) -> str:
+def _frame(item: Item) -> bytes:
     """Return the SSE frame of one item. JSON text never contains a raw line break."""
     if isinstance(item, ChangeEvent):
-        return f"id: {item.id}\nevent: change\ndata: {change_to_json(item)}\n\n"
-    return f"event: {item.kind}\ndata: {notice_to_json(item)}\n\n"
+        return change_sse_frame(item)
+    return f"event: {item.kind}\ndata: {notice_to_json(item)}\n\n".encode()
 
 
 def _notice_event(notice: Notice, event_id: str | None = None) -> ServerSentEvent:

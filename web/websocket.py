@@ -14,7 +14,7 @@ from cdc.hub import Item, Subscription
 from web.params import InvalidParameter, parse_stream_request
 from web.security import origin_allowed
 from web.state import app_state
-from web.wire import change_to_json, dumps
+from web.wire import change_ws_message, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,5 @@ def _reply_to(text: str) -> dict[str, str]:
 
 def _to_message(item: Item) -> str:
     if isinstance(item, ChangeEvent):
-        # The cached event JSON with the type field spliced in at the front.
-        return '{"type":"change",' + change_to_json(item)[1:]
+        return change_ws_message(item)
     return dumps({"type": item.kind, **item.data})

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from cdc.events import ChangeEvent
 from cdc.hub import Notice
 
 
-def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
+def change_to_dict(event: ChangeEvent, id_text: str | None = None) -> dict[str, Any]:
     """Return the public JSON object of a change event."""
     data: dict[str, Any] = {
-        "id": str(event.id),
+        "id": id_text if id_text is not None else str(event.id),
         "op": event.op.value,
         "db": event.db,
         "table": event.table,
@@ -36,28 +37,69 @@ def change_to_dict(event: ChangeEvent) -> dict[str, Any]:
 
 
 def dumps(value: Any) -> str:
-    """Encode JSON compactly, keeping non-ASCII text as it is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Encode JSON compactly, keeping non-ASCII text as it is.
+
+    orjson writes the same JSON as json.dumps with these settings, except
+    that small floats have no zero-padded exponent (1.5e-7, not 1.5e-07),
+    which every JSON parser reads as the same number, and it encodes
+    several times faster.
+    """
+    return orjson.dumps(value).decode("utf-8")
+
+
+class _Encoded:
+    """The wire forms of one change event, each made when first asked for."""
+
+    __slots__ = ("event", "id_text", "json", "sse_frame", "ws_message")
+
+    def __init__(self, event: ChangeEvent) -> None:
+        self.event = event
+        self.id_text = str(event.id)
+        self.json = dumps(change_to_dict(event, self.id_text))
+        self.sse_frame: bytes | None = None
+        self.ws_message: str | None = None
 
 
 # Encoded events by id(event). Every subscriber receives the same event object,
 # so each event is encoded once, not once per client. An entry keeps its event
 # alive, so no other object can take its id() while the entry exists.
-_ENCODED: dict[int, tuple[ChangeEvent, str]] = {}
+_ENCODED: dict[int, _Encoded] = {}
 _ENCODED_MAX = 4_096
+
+
+def _encoded(event: ChangeEvent) -> _Encoded:
+    cached = _ENCODED.get(id(event))
+    if cached is not None and cached.event is event:
+        return cached
+    encoded = _Encoded(event)
+    if len(_ENCODED) >= _ENCODED_MAX:
+        # Dicts keep insertion order, so this drops the oldest entry.
+        del _ENCODED[next(iter(_ENCODED))]
+    _ENCODED[id(event)] = encoded
+    return encoded
 
 
 def change_to_json(event: ChangeEvent) -> str:
     """Return the event's JSON text, encoding it only the first time it is asked for."""
-    cached = _ENCODED.get(id(event))
-    if cached is not None and cached[0] is event:
-        return cached[1]
-    text = dumps(change_to_dict(event))
-    if len(_ENCODED) >= _ENCODED_MAX:
-        # Dicts keep insertion order, so this drops the oldest entry.
-        del _ENCODED[next(iter(_ENCODED))]
-    _ENCODED[id(event)] = (event, text)
-    return text
+    return _encoded(event).json
+
+
+def change_sse_frame(event: ChangeEvent) -> bytes:
+    """Return the event's Server-Sent Events frame. JSON text never contains a raw line break."""
+    encoded = _encoded(event)
+    if encoded.sse_frame is None:
+        encoded.sse_frame = (
+            f"id: {encoded.id_text}\nevent: change\ndata: {encoded.json}\n\n".encode()
+        )
+    return encoded.sse_frame
+
+
+def change_ws_message(event: ChangeEvent) -> str:
+    """Return the event's WebSocket message: its JSON with the type field in front."""
+    encoded = _encoded(event)
+    if encoded.ws_message is None:
+        encoded.ws_message = '{"type":"change",' + encoded.json[1:]
+    return encoded.ws_message
 
 
 def notice_to_json(notice: Notice) -> str:

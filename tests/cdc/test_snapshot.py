@@ -20,15 +20,24 @@ from cdc.tables import TableFilter
 from rowcast.private_server import PrivateServer
 
 WRITES = 600
+# The writer waits for a snapshot after each of these many writes, so that
+# several snapshots fall among the writes however fast the machine writes.
+WRITES_PER_SNAPSHOT = 150
+SNAPSHOT_WAIT_S = 30.0
 
 
-def write_randomly(server: PrivateServer, seed: int, done: threading.Event) -> None:
+def write_randomly(
+    server: PrivateServer, seed: int, done: threading.Event, snapshot_taken: threading.Event
+) -> None:
     """Insert, update and delete rows of robots.items in small transactions."""
     rng = random.Random(seed)
     connection = server.root_connection("robots")
     try:
         with connection.cursor() as cursor:
             for step in range(WRITES):
+                if step and step % WRITES_PER_SNAPSHOT == 0:
+                    snapshot_taken.clear()
+                    snapshot_taken.wait(SNAPSHOT_WAIT_S)
                 row_id = rng.randint(1, 40)
                 choice = rng.random()
                 if choice < 0.4:
@@ -70,12 +79,15 @@ def test_snapshots_during_writes_match_table(
         stream = ChangeStream(settings)
         await stream.start()
         done = threading.Event()
-        writer = asyncio.create_task(asyncio.to_thread(write_randomly, mysql_server, 7, done))
+        snapshot_taken = threading.Event()
+        writer = asyncio.create_task(
+            asyncio.to_thread(write_randomly, mysql_server, 7, done, snapshot_taken))
         taken: list[tuple[Snapshot, Any]] = []
         while not done.is_set():
             snapshot = await stream.snapshot("robots", "items")
             subscription = stream.hub.subscribe(snapshot.last_id, lambda event: True)
             taken.append((snapshot, subscription))
+            snapshot_taken.set()
             await asyncio.sleep(0.05)
         await writer
         final = await stream.snapshot("robots", "items")
