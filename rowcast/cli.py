@@ -18,6 +18,9 @@ from rowcast.tail_settings import DEFAULT_URL as DEFAULT_TAIL_URL
 
 DEFAULT_TABLES = "robots.task"
 DEFAULT_DATA_DIR = Path(".rowcast") / "demo"
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Worker processes of `rowcast serve --workers N` name themselves, as worker-0 and so on.
+WORKER_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s %(name)s: %(message)s"
 
 
 def _env(option: str, default: object) -> object:
@@ -61,7 +64,8 @@ def _add_reader(parser: argparse.ArgumentParser) -> None:
     _add(parser, "exclude-columns", "", "columns never sent in any change event or snapshot, "
          "comma-separated db.table.column; none by default")
     _add(parser, "server-id", DEFAULT_SERVER_ID,
-         "replica server id the reader uses; unique among the server's replicas", type=int)
+         "replica server id the reader uses; catch-up readers use the next 4 ids, and all "
+         "must be unique among the server's replicas", type=int)
     _add(parser, "buffer-events", 10_000,
          "recent change events kept for resuming clients and snapshots", type=_count)
     _add(parser, "buffer-mb", 64,
@@ -149,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="stream the binlog of an existing server over HTTP")
     _add(serve, "mysql-url", None, "the server to read, as mysql://USER:PASSWORD@HOST:PORT/DB")
     _add_http(serve)
+    _add(serve, "workers", 1, "worker processes that share the HTTP port, each with its own "
+         "binlog reader; worker i (from 0) uses the replica server ids --server-id + 5*i "
+         "to --server-id + 5*i + 4", type=_count)
     _add_web(serve)
     _add_reader(serve)
 
@@ -190,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=arguments.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     from rowcast import commands, tail
 

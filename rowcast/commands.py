@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import signal
@@ -22,7 +23,7 @@ from cdc.hub import HubSettings
 from cdc.reader import ReaderSettings
 from cdc.stream import StreamSettings
 from cdc.tables import TableFilter
-from rowcast import demo
+from rowcast import demo, workers
 from rowcast.private_server import PrivateServerError
 from scheduler import Scheduler, SchedulerSettings
 from web.app import begin_shutdown, create_app
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 # Seconds uvicorn waits for open streams to close on shutdown before cancelling them.
 GRACEFUL_SHUTDOWN_S = 5
+# Seconds a worker waits for its reader to reach a resume id that another
+# worker issued, before it sends a reset. Workers read the same binlog and
+# normally lag each other by milliseconds.
+RESUME_AHEAD_WAIT_S = 5.0
+# Connections the kernel queues on the workers' shared socket; uvicorn's default.
+LISTEN_BACKLOG = 2048
 
 
 def fail(message: str) -> int:
@@ -78,19 +85,38 @@ def run_scheduler(arguments: argparse.Namespace) -> int:
 
 
 def run_serve(arguments: argparse.Namespace) -> int:
-    """Run the reader and the web app against an existing server."""
+    """Run the reader and the web app against an existing server, in one or more workers."""
+    listener: socket.socket | None = None
     try:
         connection = ConnectionSettings.from_url(arguments.mysql_url)
         app_settings = _app_settings(arguments, connection)
-        _check_port_free(arguments.http_host, arguments.http_port)
-        require_ready(connection.connect, app_settings.stream.reader.tables,
-                      arguments.server_id, arguments.allow_partial_images)
+        if arguments.workers == 1:
+            _check_port_free(arguments.http_host, arguments.http_port)
+        else:
+            listener = _bind_listener(arguments.http_host, arguments.http_port)
+        # Each worker's reader checks its own server id, so check them all here
+        # to fail once, before any worker starts.
+        for index in range(arguments.workers):
+            reader = workers.worker_settings(app_settings, index).stream.reader
+            require_ready(connection.connect, reader.tables, reader.server_id,
+                          arguments.allow_partial_images)
         require_excludable(connection.connect, app_settings.stream.reader.excluded_columns)
     except CdcError as error:
+        if listener is not None:
+            listener.close()
         return fail(str(error))
     print(f"rowcast: reading {connection.masked_url()}, tables {app_settings.stream.reader.tables}")
     print(f"rowcast: page at http://{arguments.http_host}:{arguments.http_port}/")
-    return serve_http(app_settings, arguments.http_host, arguments.http_port)
+    if listener is None:
+        return serve_http(app_settings, arguments.http_host, arguments.http_port)
+    # Ids read by one worker may lie ahead of another worker's reader for a moment.
+    app_settings = dataclasses.replace(app_settings, resume_ahead_wait_s=RESUME_AHEAD_WAIT_S)
+
+    def serve_worker(settings: AppSettings, sockets: list[socket.socket],
+                     on_started: Callable[[], None]) -> int:
+        return serve_http(settings, arguments.http_host, arguments.http_port, sockets, on_started)
+
+    return workers.WorkerPool(app_settings, listener, arguments.workers, serve_worker).run()
 
 
 def run_demo(arguments: argparse.Namespace) -> int:
@@ -118,14 +144,21 @@ def run_demo(arguments: argparse.Namespace) -> int:
         database.close()
 
 
-def serve_http(settings: AppSettings, host: str, port: int) -> int:
-    """Run uvicorn until Ctrl-C or SIGTERM; return 1 when the app failed to start."""
+def serve_http(
+    settings: AppSettings, host: str, port: int, sockets: list[socket.socket] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> int:
+    """Run uvicorn until Ctrl-C or SIGTERM; return 1 when the app failed to start.
+
+    With sockets, uvicorn serves on those listening sockets instead of binding
+    host:port itself. on_started runs once the server accepts connections.
+    """
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on",
     )
-    server = _Server(config, on_exit=lambda: begin_shutdown(app))
+    server = _Server(config, on_exit=lambda: begin_shutdown(app), on_started=on_started)
     # uvicorn handles SIGINT and SIGTERM itself, then raises the signal again
     # with the previous handler in place. These handlers turn that second
     # signal into an exception, so the caller's cleanup still runs.
@@ -134,7 +167,7 @@ def serve_http(settings: AppSettings, host: str, port: int) -> int:
     # A closed terminal sends SIGHUP, which uvicorn ignores: shut down as on SIGTERM.
     signal.signal(signal.SIGHUP, server.handle_exit)
     try:
-        server.run()
+        server.run(sockets)
     except ShutdownRequested:
         pass
     if not server.started:
@@ -166,23 +199,39 @@ def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings)
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise CdcError(
-                f"cannot listen on {host}:{port} ({error.strerror}). Stop the program "
-                "using that port or choose another with --http-port."
-            ) from None
+    _bind_listener(host, port).close()
+
+
+def _bind_listener(host: str, port: int) -> socket.socket:
+    """Bind host:port and listen on it; raise CdcError when that fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        listener.close()
+        raise CdcError(
+            f"cannot listen on {host}:{port} ({error.strerror}). Stop the program "
+            "using that port or choose another with --http-port."
+        ) from None
+    return listener
 
 
 class _Server(uvicorn.Server):
     """A uvicorn server that ends open streams as soon as shutdown starts."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None],
+                 on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()

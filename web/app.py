@@ -14,9 +14,9 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from cdc.stream import ChangeStream
 from web.health import healthz, metrics, readyz
 from web.limits import StreamSlots
+from web.resume_wait import WaitingChangeStream
 from web.security import TokenMiddleware
 from web.snapshots import get_table, get_tasks
 from web.sse import stream_events
@@ -64,7 +64,7 @@ def create_app(settings: AppSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        stream = ChangeStream(settings.stream)
+        stream = WaitingChangeStream(settings.stream, settings.resume_ahead_wait_s)
         await stream.start()
         app.state.rowcast = AppState(settings, stream, StreamSlots(settings.max_streams))
         try:

@@ -34,6 +34,10 @@ class AppSettings:
     max_streams: int = 10_000
     # Seconds without word from the reader after which /readyz reports not ready.
     ready_max_lag_s: float = 10.0
+    # Seconds to wait for the reader to reach a resume id that lies ahead of it,
+    # as an id from another process reading the same binlog may; 0 sends a
+    # reset at once.
+    resume_ahead_wait_s: float = 0.0
 
 
 @dataclass
