@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import QueryParams
 
@@ -37,11 +37,21 @@ class StreamRequest:
     after: EventId | None
     # True for `mode=state`: merge a lagging client's pending changes per row.
     coalesce: bool = False
+    # Whether `tables` matches, by (db, table). The hub calls accepts once per
+    # event and subscriber, so matching the patterns every time costs the most.
+    _table_matches: dict[tuple[str, str], bool] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def accepts(self, event: ChangeEvent) -> bool:
         if self.operations and event.op.value not in self.operations:
             return False
-        return self.tables is None or self.tables.matches(event.db, event.table)
+        if self.tables is None:
+            return True
+        key = (event.db, event.table)
+        matches = self._table_matches.get(key)
+        if matches is None:
+            matches = self._table_matches[key] = self.tables.matches(event.db, event.table)
+        return matches
 
 
 def parse_stream_request(
