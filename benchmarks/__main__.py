@@ -70,7 +70,10 @@ FULL = Sizes(
     decode=DecodeSizes(inserts=100_000, updates=100_000, rows_per_insert=1000,
                        profile_rows=10_000),
     latency=LatencySizes(run_s=10.0, windows=5),
-    fanout=FanoutSizes(configs=(("sse", 100), ("sse", 1000), ("sse", 5000), ("ws", 1000)),
+    # 5,000 SSE clients run on 2 worker processes, because their target is set for a
+    # 2-core machine.
+    fanout=FanoutSizes(configs=(("sse", 100, 1), ("sse", 1000, 1), ("sse", 5000, 2),
+                                ("ws", 1000, 1)),
                        run_s=2.5, windows=5, drain_s=4.0),
     slow_client=SlowClientSizes(readers=100, burst=20_000, windows=5, drain_s=5.0),
 )
@@ -81,7 +84,8 @@ QUICK = Sizes(
     repeats=1,
     decode=DecodeSizes(inserts=1000, updates=1000, rows_per_insert=100, profile_rows=1000),
     latency=LatencySizes(run_s=2.0, windows=1),
-    fanout=FanoutSizes(configs=(("sse", 10), ("ws", 10)), run_s=1.0, windows=1, drain_s=5.0),
+    fanout=FanoutSizes(configs=(("sse", 10, 2), ("ws", 10, 1)), run_s=1.0, windows=1,
+                       drain_s=5.0),
     slow_client=SlowClientSizes(readers=10, burst=500, windows=1, drain_s=5.0),
 )
 

@@ -1,8 +1,9 @@
-"""Fan-out: many concurrent SSE or WebSocket clients on one `rowcast serve` process.
+"""Fan-out: many concurrent SSE or WebSocket clients on one `rowcast serve` server.
 
 For each client count the writer commits 100 changes a second for one run,
-cut into windows as in the latency benchmark. The server's CPU time and
-resident memory come from /proc, sampled at each window's end.
+cut into windows as in the latency benchmark. A case may run the server with
+several worker processes. The server's CPU time and resident memory, summed
+over its processes, come from /proc, sampled at each window's end.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from benchmarks.windows import (
 
 SECTION = "3. Fan-out"
 METHOD = (
-    "A fresh `rowcast serve` process per row group, its clients spread over 2 client "
+    "A fresh `rowcast serve` per row group, with one worker process unless the label "
+    "names more (`--workers N`), its clients spread over 2 client "
     "processes (asyncio; SSE on raw sockets, WebSocket with the websockets package). "
     "The writer commits 100 single-row updates a second; each window of the run is a "
     "repeat. Delivered per second counts a window's deliveries to all clients over the "
     "time from its first commit to its last delivery. Server CPU and resident memory "
-    "come from /proc/PID/stat and /proc/PID/status."
+    "come from /proc/PID/stat and /proc/PID/status, summed over the server's processes."
 )
 RATE = 100
 CLIENT_PROCESSES = 2
@@ -46,9 +48,9 @@ KIND_NAMES = {"sse": "SSE", "ws": "WebSocket"}
 
 @dataclass(frozen=True)
 class FanoutSizes:
-    """Client counts as (kind, clients), run length, windows and drain time."""
+    """Cases as (kind, clients, server workers), run length, windows and drain time."""
 
-    configs: tuple[tuple[str, int], ...]
+    configs: tuple[tuple[str, int, int], ...]
     run_s: float
     windows: int
     # Seconds the clients may take after the last commit to receive everything.
@@ -72,22 +74,24 @@ class _Run:
 def run_fanout(database: BenchDatabase, sizes: FanoutSizes, work_dir: Path) -> list[Figure]:
     """Measure each client count on a fresh server process."""
     figures: list[Figure] = []
-    for kind, clients in sizes.configs:
-        run = _measure(database, sizes, kind, clients, work_dir)
-        figures.extend(_figures(kind, clients, run, sizes.drain_s))
+    for kind, clients, workers in sizes.configs:
+        run = _measure(database, sizes, kind, clients, workers, work_dir)
+        figures.extend(_figures(kind, clients, workers, run, sizes.drain_s))
         delivered = sum(window.delivered for window in run.windows)
         expected = sum(window.expected for window in run.windows)
-        print(f"fan-out: {clients:,} {KIND_NAMES[kind]} clients, {run.connected:,} connected, "
+        print(f"fan-out: {_label(kind, clients, workers)} clients, {run.connected:,} connected, "
               f"{delivered:,} of {expected:,} deliveries", flush=True)
     return figures
 
 
 def _measure(
-    database: BenchDatabase, sizes: FanoutSizes, kind: str, clients: int, work_dir: Path
+    database: BenchDatabase, sizes: FanoutSizes, kind: str, clients: int, workers: int,
+    work_dir: Path,
 ) -> _Run:
     with ExitStack() as cleanup:
         server = ServeProcess(database.reader_url, ".".join(TIMED_TABLE),
-                              work_dir / f"serve-fanout-{kind}-{clients}.log")
+                              work_dir / f"serve-fanout-{kind}-{clients}-{workers}.log",
+                              workers=workers)
         cleanup.callback(server.stop)
         before = server.sample()
         query = "table=" + ".".join(TIMED_TABLE)
@@ -124,8 +128,13 @@ def _cpu_percent(first: ProcessSample, second: ProcessSample) -> float:
     return 100 * (second.cpu_s - first.cpu_s) / (second.at - first.at)
 
 
-def _figures(kind: str, clients: int, run: _Run, drain_s: float) -> list[Figure]:
+def _label(kind: str, clients: int, workers: int) -> str:
     label = f"{clients:,} {KIND_NAMES[kind]}"
+    return label if workers == 1 else f"{label}, {workers} workers"
+
+
+def _figures(kind: str, clients: int, workers: int, run: _Run, drain_s: float) -> list[Figure]:
+    label = _label(kind, clients, workers)
     undelivered = delivery_note(run.windows, drain_s)
     all_delivered = run.failed == 0 and not undelivered
     connect_note = (f"{run.connected:,} of {clients:,} connected in {run.connect_s:.0f} s"

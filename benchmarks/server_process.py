@@ -1,4 +1,7 @@
-"""Run `rowcast serve` as a child process and sample its CPU time and memory from /proc."""
+"""Run `rowcast serve` as a child process and sample its CPU time and memory from /proc.
+
+With --workers N the samples add up the parent and its worker processes.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from rowcast.private_server import free_port
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 # The reader uses its server id and catch-up readers the next 4, so two
-# servers at once need ids at least 5 apart.
+# servers at once need ids at least 5 apart, and each worker of a server takes 5.
 SERVER_ID_STEP = 5
+# The line `rowcast serve --workers N` prints once every worker accepts connections.
+WORKERS_READY = "workers ready"
 FIRST_SERVER_ID = 7001
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -39,17 +44,18 @@ class ServeProcess:
 
     def __init__(
         self, mysql_url: str, tables: str, log_path: Path,
-        buffer_events: int = 10_000, max_pending: int = 10_000,
+        buffer_events: int = 10_000, max_pending: int = 10_000, workers: int = 1,
     ) -> None:
         self.port = free_port()
         self.log_path = log_path
+        self.workers = workers
         server_id = ServeProcess._next_server_id
-        ServeProcess._next_server_id += SERVER_ID_STEP
+        ServeProcess._next_server_id += SERVER_ID_STEP * workers
         command = [
             sys.executable, "-m", "rowcast.cli", "--log-level", "WARNING", "serve",
             "--mysql-url", mysql_url, "--tables", tables,
             "--http-host", "127.0.0.1", "--http-port", str(self.port),
-            "--server-id", str(server_id),
+            "--server-id", str(server_id), "--workers", str(workers),
             "--buffer-events", str(buffer_events), "--max-pending", str(max_pending),
         ]
         with log_path.open("ab") as log:
@@ -61,8 +67,10 @@ class ServeProcess:
         return self.process.pid
 
     def sample(self) -> ProcessSample:
-        """Read the process's CPU time (user + system) and resident set size."""
-        return sample_process(self.pid)
+        """Read the CPU time (user + system) and resident set size of the server's processes."""
+        samples = [sample_process(pid) for pid in [self.pid, *child_pids(self.pid)]]
+        return ProcessSample(max(one.at for one in samples), sum(one.cpu_s for one in samples),
+                             sum(one.rss_bytes for one in samples))
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -86,6 +94,12 @@ class ServeProcess:
                     f"rowcast serve exited with status {self.process.returncode} during "
                     f"start-up; its log {self.log_path} ends with: {self.log_text()[-2000:]}"
                 )
+            if self.workers > 1:
+                # Until every worker accepts, the first one would take every client.
+                if WORKERS_READY in self.log_text():
+                    return
+                time.sleep(0.1)
+                continue
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2):
                     return
@@ -96,6 +110,23 @@ class ServeProcess:
             f"rowcast serve did not respond on 127.0.0.1:{self.port} within "
             f"{START_TIMEOUT_S:.0f} s; see {self.log_path}"
         )
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the pids of the processes whose parent is pid (Linux /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            # The process exited while the folder was read.
+            continue
+        # Field 4 of proc(5) is the parent pid; the name in field 2 may contain spaces.
+        if int(text.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
 
 
 def sample_process(pid: int) -> ProcessSample:
