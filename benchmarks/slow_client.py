@@ -49,6 +49,8 @@ class SlowClientSizes:
     windows: int
     # Seconds the readers may take after the last commit to receive everything.
     drain_s: float
+    # Commits per second during the burst; None commits as fast as one connection can.
+    rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ def _measure(database: BenchDatabase, sizes: SlowClientSizes, stall: bool, work_
         idle_rss = server.sample().rss_bytes
         memory = _PeakMemory(server)
         started = time.time()
-        commits = writer.write(None, BURST_LIMIT_S, sizes.burst)
+        commits = writer.write(sizes.rate, BURST_LIMIT_S, sizes.burst)
         burst_s = time.time() - started
         results = collect_all(readers, commits, sizes.drain_s)
         peak_rss = memory.stop()

@@ -126,16 +126,28 @@ class Subscription:
             self.closed_reason = reason
         self._ready.set()
 
-    async def next_batch(self) -> list[Item]:
-        """Wait for items and return every pending one; return [] once closed and drained."""
+    async def next_batch(self, limit: int | None = None) -> list[Item]:
+        """Wait for items and return the oldest pending ones, at most limit of them.
+
+        Returns [] once closed and drained. A limit keeps what a sender holds
+        at once small when a client lags far behind.
+        """
         while not self._pending:
             if self.closed_reason is not None:
                 return []
             self._ready.clear()
             await self._ready.wait()
-        batch = list(self._pending.values())
-        self._pending.clear()
-        self._slot_of_row.clear()
+        if limit is None or limit >= len(self._pending):
+            batch = list(self._pending.values())
+            self._pending.clear()
+            self._slot_of_row.clear()
+        else:
+            slots = list(itertools.islice(self._pending, limit))
+            batch = [self._pending.pop(slot) for slot in slots]
+            if self._slot_of_row:
+                # Rows whose pending change was just taken can no longer merge.
+                self._slot_of_row = {identity: slot for identity, slot in self._slot_of_row.items()
+                                     if slot in self._pending}
         self._allowance = max(0, self._allowance - len(batch))
         return batch
 

@@ -1,4 +1,4 @@
-"""A limit on open stream connections, shared by SSE and WebSocket."""
+"""Limits shared by SSE and WebSocket: open stream connections, and items sent at once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import collections
 import logging
 
 logger = logging.getLogger(__name__)
+
+# Items a stream takes from its subscription at once (about 100 KB of task
+# changes), so that a client far behind costs the server little memory.
+MAX_BATCH = 256
 
 
 class StreamSlots:

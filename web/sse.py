@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from cdc.events import ChangeEvent
 from cdc.hub import Item, Notice
+from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
 from web.wire import change_sse_frame, dumps, notice_to_json
@@ -56,8 +57,9 @@ async def stream_events(request: Request) -> Response:
             # event, so that a reconnect before any change still resumes exactly.
             start_id = str(hub.last_id) if stream_request.after is None and reset is None else None
             yield _notice_event(Notice("status", dict(hub.reader_status)), start_id)
-            # Everything pending goes out as one write: one frame per item, joined.
-            while batch := await subscription.next_batch():
+            # What is pending goes out as one write: one frame per item, joined,
+            # and at most MAX_BATCH of them, so a lagging client costs little memory.
+            while batch := await subscription.next_batch(MAX_BATCH):
                 state.sent[TRANSPORT] += sum(isinstance(item, ChangeEvent) for item in batch)
                 yield b"".join(_frame(item) for item in batch)
             if subscription.closed_reason is not None:

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cdc.events import ChangeEvent
 from cdc.hub import Item, Subscription
+from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.security import origin_allowed
 from web.state import app_state
@@ -96,7 +97,7 @@ async def _send_items(
     websocket: WebSocket, subscription: Subscription, sent: collections.Counter[str]
 ) -> None:
     while True:
-        batch = await subscription.next_batch()
+        batch = await subscription.next_batch(MAX_BATCH)
         if not batch:
             return
         for item in batch:

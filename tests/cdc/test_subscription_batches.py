@@ -1,0 +1,58 @@
+"""A stream takes at most a limited batch of pending items, oldest first, losing none."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from cdc.events import ChangeEvent, Operation
+from cdc.position import BinlogPosition, EventId
+from cdc.subscription import Subscription
+
+_offsets = itertools.count(1)
+
+
+def update(row_id: int, value: int) -> ChangeEvent:
+    offset = next(_offsets) * 100
+    return ChangeEvent(
+        id=EventId(BinlogPosition(1, offset, "binlog"), 1), op=Operation.UPDATE, db="d",
+        table="t", key={"id": row_id}, before={"id": row_id, "v": value - 1},
+        after={"id": row_id, "v": value}, ts_ms=0, server_id=1, file_name="binlog.000001",
+        end_offset=offset + 50, txn_id=str(offset), txn_last=True, key_columns=("id",),
+    )
+
+
+def test_limited_batches_return_every_item_in_order() -> None:
+    subscription = Subscription(1, lambda event: True, max_pending=100)
+    events = [update(row_id, 1) for row_id in range(10)]
+    for event in events:
+        assert subscription.offer(event)
+
+    async def take_all() -> list[list[object]]:
+        batches = []
+        while subscription.pending_count:
+            batches.append(await subscription.next_batch(4))
+        return batches
+
+    batches = asyncio.run(take_all())
+    assert [len(batch) for batch in batches] == [4, 4, 2]
+    assert [item for batch in batches for item in batch] == events
+
+
+def test_change_taken_in_a_batch_no_longer_merges() -> None:
+    subscription = Subscription(1, lambda event: True, max_pending=100, coalesce=True)
+    first, other = update(1, 1), update(2, 1)
+    subscription.offer(first)
+    subscription.offer(other)
+    [taken] = asyncio.run(subscription.next_batch(1))
+    assert taken is first
+    # Row 1's change was sent, so its next change must be sent on its own;
+    # row 2's change is still pending and absorbs the next change of row 2.
+    later_first, later_other = update(1, 2), update(2, 2)
+    subscription.offer(later_first)
+    subscription.offer(later_other)
+    pending = subscription.pending_items()
+    assert len(pending) == 2
+    assert pending[0] is later_first
+    assert isinstance(pending[1], ChangeEvent) and pending[1].after == {"id": 2, "v": 2}
+    assert pending[1].before == {"id": 2, "v": 0}
