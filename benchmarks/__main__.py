@@ -75,7 +75,8 @@ FULL = Sizes(
     fanout=FanoutSizes(configs=(("sse", 100, 1), ("sse", 1000, 1), ("sse", 5000, 2),
                                 ("ws", 1000, 1)),
                        run_s=2.5, windows=5, drain_s=4.0),
-    slow_client=SlowClientSizes(readers=100, burst=20_000, windows=5, drain_s=5.0),
+    slow_client=SlowClientSizes(readers=100, burst=20_000, windows=5, drain_s=30.0,
+                                rate=1000.0),
 )
 # Tiny sizes that check that every part runs, in well under a minute; the
 # figures mean nothing.
