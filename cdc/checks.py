@@ -90,8 +90,21 @@ def check_settings(
         _check_server_id(variables, reader_server_id),
     ]
     results.extend(_check_compression(variables))
+    results.extend(_check_row_value_options(variables))
     results.extend(_gtid_info(variables))
     return results
+
+
+def _check_row_value_options(variables: dict[str, str | None]) -> list[CheckResult]:
+    # MySQL only: PARTIAL_JSON logs a JSON update as a diff, without the whole document.
+    current = variables.get("binlog_row_value_options")
+    if current is None or current == "":
+        return []
+    return [CheckResult(
+        "binlog_row_value_options", current, "''",
+        "run SET GLOBAL binlog_row_value_options = ''; and remove the setting from the "
+        "server's option file, so that JSON updates are logged as whole documents.",
+    )]
 
 
 def _gtid_info(variables: dict[str, str | None]) -> list[CheckResult]:
@@ -200,7 +213,7 @@ def run_checks(
     info = server_info(connection)
     names = [
         "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "server_id",
-        "log_bin_compress", "binlog_transaction_compression",
+        "log_bin_compress", "binlog_transaction_compression", "binlog_row_value_options",
         "gtid_mode", "gtid_strict_mode", "gtid_current_pos",
     ]
     results = check_settings(

@@ -51,3 +51,17 @@ def test_check_warns_when_allowed(image: str) -> None:
 def test_check_fails_when_not_allowed(image: str) -> None:
     results = check_settings(FULL_SETTINGS | {"binlog_row_image": image}, 4217)
     assert [result.name for result in results if not result.ok] == ["binlog_row_image"]
+
+
+@pytest.mark.parametrize("value", ["", None])
+def test_row_value_options_pass_when_empty(value: str | None) -> None:
+    results = check_settings(FULL_SETTINGS | {"binlog_row_value_options": value}, 4217)
+    assert all(result.ok for result in results)
+    assert not any(result.name == "binlog_row_value_options" for result in results)
+
+
+def test_partial_json_fails_with_fix() -> None:
+    results = check_settings(FULL_SETTINGS | {"binlog_row_value_options": "PARTIAL_JSON"}, 4217)
+    [result] = [result for result in results if result.name == "binlog_row_value_options"]
+    assert not result.ok
+    assert "SET GLOBAL binlog_row_value_options = ''" in result.describe()
