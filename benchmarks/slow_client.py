@@ -1,6 +1,6 @@
 """Slow client: a burst of changes to many readers, without and with one client that stops reading.
 
-The writer commits the burst as fast as it can, one update per transaction.
+The writer commits the burst at a set rate, one update per transaction.
 The burst is cut into windows by commit time, and each window is one repeat.
 The server runs with its default buffer and queue limits, so this shows what
 a default `rowcast serve` does with such a burst.
@@ -24,8 +24,8 @@ from benchmarks.windows import WindowStats, delivery_note, latency_summary, spli
 SECTION = "4. Slow client"
 METHOD = (
     "A `rowcast serve` process with default limits (--max-pending 10,000) and SSE "
-    "readers in 2 client processes. The writer commits the burst as fast as one "
-    "connection can, one update per transaction, once with readers only and once with "
+    "readers in 2 client processes. The writer commits the burst at 1,000 changes a "
+    "second, one update per transaction, once with readers only and once with "
     "one more client that subscribes, then never reads again, with a 4 KB receive "
     "buffer. The burst's windows by commit time are the repeats. Drops come from the "
     "server's WARNING log lines."
