@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from starlette.datastructures import QueryParams
 
 from cdc.errors import ConfigurationError, InvalidEventId
-from cdc.events import ChangeEvent, Operation
+from cdc.events import Operation
+from cdc.hub import EventFilter
 from cdc.position import EventId
 from cdc.tables import TableFilter
+from web.event_filter import build_event_filter
 
 _OPERATIONS = {operation.value for operation in Operation}
 
@@ -35,33 +37,23 @@ class StreamRequest:
     tables: TableFilter | None
     operations: frozenset[str]
     after: EventId | None
+    # The filter of `tables` and `operations` that the hub applies to each event.
+    accepts: EventFilter = field(compare=False, repr=False)
     # True for `mode=state`: merge a lagging client's pending changes per row.
     coalesce: bool = False
-    # Whether `tables` matches, by (db, table). The hub calls accepts once per
-    # event and subscriber, so matching the patterns every time costs the most.
-    _table_matches: dict[tuple[str, str], bool] = field(
-        default_factory=dict, compare=False, repr=False)
-
-    def accepts(self, event: ChangeEvent) -> bool:
-        if self.operations and event.op.value not in self.operations:
-            return False
-        if self.tables is None:
-            return True
-        key = (event.db, event.table)
-        matches = self._table_matches.get(key)
-        if matches is None:
-            matches = self._table_matches[key] = self.tables.matches(event.db, event.table)
-        return matches
 
 
 def parse_stream_request(
     params: QueryParams, last_event_id_header: str | None, watched: TableFilter, basename: str
 ) -> StreamRequest:
     """Read `table`, `op`, `mode` and `last_event_id`; Last-Event-ID wins over the query."""
+    tables = _parse_tables(params.getlist("table"), watched)
+    operations = _parse_operations(params.getlist("op"))
     return StreamRequest(
-        tables=_parse_tables(params.getlist("table"), watched),
-        operations=_parse_operations(params.getlist("op")),
+        tables=tables,
+        operations=operations,
         after=_parse_after(last_event_id_header, params.get("last_event_id"), basename),
+        accepts=build_event_filter(tables, operations, watched),
         coalesce=_parse_mode(params.get("mode")),
     )
 
