@@ -141,12 +141,16 @@ def open_on_every_worker(
     return clients, served
 
 
-def update_tasks(connection: pymysql.Connection, task_ids: list[int], status: str) -> None:
-    """Commit one single-row update per task, each its own transaction."""
+def update_tasks(connection: pymysql.Connection, task_ids: list[int], name: str) -> None:
+    """Commit one single-row update per task, each its own transaction.
+
+    The name must be new to each task, because an UPDATE that changes nothing
+    writes no row event.
+    """
     with connection.cursor() as cursor:
         for task_id in task_ids:
-            cursor.execute("UPDATE robots.task SET Status = %s WHERE Task_ID = %s",
-                           (status, task_id))
+            cursor.execute("UPDATE robots.task SET Task_Name = %s WHERE Task_ID = %s",
+                           (name, task_id))
 
 
 def changes_until(client: SseClient, last_task_id: int) -> list[dict[str, Any]]:
@@ -155,7 +159,7 @@ def changes_until(client: SseClient, last_task_id: int) -> list[dict[str, Any]]:
     while True:
         change = client.next("change")
         received.append({"id": change.id, "task": change.data["key"]["Task_ID"],
-                         "status": change.data["after"]["Status"]})
+                         "name": change.data["after"]["Task_Name"]})
         if received[-1]["task"] == last_task_id:
             return received
 
@@ -166,10 +170,10 @@ def test_workers_deliver_every_change_once(
     pids = serve_workers.wait_ready()
     clients, served = open_on_every_worker(serve_workers, pids, per_worker=2)
     try:
-        update_tasks(seeded_tasks, [1, 2, 3, 4, 5], "REJECTED")
+        update_tasks(seeded_tasks, [1, 2, 3, 4, 5], "fan-out")
         # A last change to another task marks the end: anything repeated or
         # lost before it shows in the list.
-        update_tasks(seeded_tasks, [6], "REJECTED")
+        update_tasks(seeded_tasks, [6], "fan-out")
         received = [changes_until(client, 6) for client in clients]
     finally:
         for client in clients:
@@ -179,7 +183,7 @@ def test_workers_deliver_every_change_once(
     expected_tasks = [1, 2, 3, 4, 5, 6]
     for changes in received:
         assert [change["task"] for change in changes] == expected_tasks
-        assert {change["status"] for change in changes} == {"REJECTED"}
+        assert {change["name"] for change in changes} == {"fan-out"}
     ids = [[change["id"] for change in changes] for changes in received]
     assert len(set(ids[0])) == len(expected_tasks)
     for other in ids[1:]:
@@ -192,7 +196,7 @@ def test_resume_on_any_worker(
     pids = serve_workers.wait_ready()
     first = SseClient(serve_workers.base_url + "/events")
     first.next("status")
-    update_tasks(seeded_tasks, [1, 2, 3, 4, 5], "REJECTED")
+    update_tasks(seeded_tasks, [1, 2, 3, 4, 5], "before the resume")
     seen = changes_until(first, 5)
     first.close()
     resume_from = seen[1]["id"]
@@ -201,7 +205,7 @@ def test_resume_on_any_worker(
     resumed, served = open_on_every_worker(
         serve_workers, pids, per_worker=1, headers={"Last-Event-ID": resume_from})
     try:
-        update_tasks(seeded_tasks, [6], "REJECTED")
+        update_tasks(seeded_tasks, [6], "after the resume")
         received = [changes_until(client, 6) for client in resumed]
     finally:
         for client in resumed:
