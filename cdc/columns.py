@@ -18,7 +18,7 @@ from typing import Any
 from pymysqlreplication.json_binary import parse_json
 
 from cdc.charsets import text_decoder
-from cdc.errors import CdcError
+from cdc.refused import BinlogRefused
 from cdc.temporal import (
     DATETIME2_OFFSET,
     fraction_text,
@@ -83,8 +83,12 @@ STRING_TYPES = frozenset(
 MARIADB_BINARY_TYPE_LENGTHS = {"uuid": 16, "inet4": 4, "inet6": 16}
 
 
-class ColumnNotDecodable(CdcError):
-    """A column's values cannot be turned into JSON faithfully, such as text in an unknown character set."""
+class ColumnNotDecodable(BinlogRefused):
+    """A column's values cannot be turned into JSON faithfully, such as text in an unknown character set.
+
+    Reading the binlog again gives the same bytes, so the reader stops with
+    this error instead of reconnecting.
+    """
 
 
 @dataclass(frozen=True)
