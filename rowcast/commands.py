@@ -157,6 +157,10 @@ def serve_http(
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on",
+        # permessage-deflate keeps a compressor per WebSocket connection (about
+        # 45 KB) and compresses each change again for every client, which undoes
+        # encoding it once. Change events are small, so they go uncompressed.
+        ws_per_message_deflate=False,
     )
     server = _Server(config, on_exit=lambda: begin_shutdown(app), on_started=on_started)
     # uvicorn handles SIGINT and SIGTERM itself, then raises the signal again

@@ -85,8 +85,8 @@ def start_app(
     settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0, **app_options)
     port = port or free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port,
-                            log_config=None, lifespan="on", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
+                            timeout_graceful_shutdown=2, ws_per_message_deflate=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

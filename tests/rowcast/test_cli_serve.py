@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pymysql
+from websockets.sync.client import connect as ws_connect
 
 from cdc.connection import ConnectionSettings
 from clients import SseClient, WsClient
@@ -35,6 +36,10 @@ def test_sigterm_closes_streams_with_reason(reader_settings: ConnectionSettings)
                 time.sleep(0.1)
         sse = SseClient(f"http://127.0.0.1:{port}/events")
         sse.next("status")
+        # The client offers permessage-deflate; the server must not take it,
+        # so that no connection keeps a compressor.
+        with ws_connect(f"ws://127.0.0.1:{port}/ws") as offered:
+            extensions = offered.response.headers.get("Sec-WebSocket-Extensions")
         websocket = WsClient(f"ws://127.0.0.1:{port}/ws")
         websocket.next("status")
 
@@ -48,6 +53,7 @@ def test_sigterm_closes_streams_with_reason(reader_settings: ConnectionSettings)
     finally:
         if process.poll() is None:
             process.kill()
+    assert extensions is None
     assert "shutting down" in closed.data["reason"]
     assert "reconnect" in closed.data["reason"]
     # rowcast's own close message and uvicorn's close with 1012 ("service
