@@ -48,17 +48,28 @@ def column_types(link: pymysql.Connection, db: str, table: str) -> list[tuple[st
 
     Raises pymysql.err.ProgrammingError 1146 when the table does not exist.
     """
+    types = []
+    for name, type_text in column_definitions(link, db, table):
+        match = _BASE_TYPE.match(type_text)
+        types.append((name, match.group(0) if match else ""))
+    return types
+
+
+def column_definitions(link: pymysql.Connection, db: str, table: str) -> list[tuple[str, str]]:
+    """Return each column's name and whole lower-case type, such as `time(3)`, in table order.
+
+    Raises pymysql.err.ProgrammingError 1146 when the table does not exist.
+    """
     with link.cursor() as cursor:
         cursor.execute(f"SHOW COLUMNS FROM {quote_name(db)}.{quote_name(table)}")
         rows = cursor.fetchall()
-    types = []
+    definitions = []
     for row in rows:
         name, type_text = row[0], row[1]
         if isinstance(type_text, bytes):
             type_text = type_text.decode("utf-8")
-        match = _BASE_TYPE.match(str(type_text).lower())
-        types.append((str(name), match.group(0) if match else ""))
-    return types
+        definitions.append((str(name), str(type_text).lower()))
+    return definitions
 
 
 def select_sql(db: str, table: str, columns: list[tuple[str, str]]) -> str:

@@ -16,10 +16,11 @@ and dropped, so they never reach the hub, the snapshot replay or a client.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cdc.columns import Decode, FixedValue
+from cdc.columns import ColumnNotDecodable, Decode, FixedValue
 from cdc.events import Operation, Row
 from cdc.refused import BinlogRefused
 from cdc.tablemap import POST_HEADER_SIZE, TableMap
@@ -104,7 +105,10 @@ class TableDecoder:
         missing = tuple(dict.fromkeys((*first.missing, *second.missing)))
         if missing and not self._allow_partial:
             raise BinlogRefused(_partial_message(self.table.qualified, missing))
-        rows = self._read_rows(body, offset, operation, first, second)
+        try:
+            rows = self._read_rows(body, offset, operation, first, second)
+        except (struct.error, IndexError, ValueError) as error:
+            raise self._mismatch(str(error)) from None
         if operation is Operation.INSERT:
             return RowsEvent(rows, (), first.missing)
         if operation is Operation.DELETE:
@@ -132,7 +136,16 @@ class TableDecoder:
                 before = image
                 after, offset = read_second(body, offset)
             rows.append((before, after, _key(before, after, key_columns, partial)))
+        if offset != end:
+            raise self._mismatch(f"the rows end {offset - end} bytes past the event")
         return rows
+
+    def _mismatch(self, detail: str) -> ColumnNotDecodable:
+        return ColumnNotDecodable(
+            f"A row event of {self.table.qualified} does not match the layout its table map "
+            f"gives ({detail}), so rowcast stops rather than send wrong values. A column may "
+            "have a type rowcast does not know; exclude the table from --tables."
+        )
 
     def _present(self, bitmap: bytes) -> _PresentColumns:
         present = self._by_bitmap.get(bitmap)

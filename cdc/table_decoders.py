@@ -19,20 +19,21 @@ import pymysql
 from cdc.column_filter import ColumnFilter
 from cdc.columns import (
     MARIADB_BINARY_TYPE_LENGTHS,
+    ColumnNotDecodable,
     ColumnSpec,
     FieldType,
     column_decoder,
     fixed_value,
 )
 from cdc.connection import ConnectionSettings
-from cdc.result_columns import column_types
+from cdc.result_columns import column_definitions
 from cdc.row_images import ImageOptions, TableDecoder
 from cdc.tablemap import TABLE_ID_SIZE, parse_table_map, table_map_names
 from cdc.tables import TableFilter
 
 logger = logging.getLogger(__name__)
 
-# Looks up the SQL type names of a table's columns: (schema, table) -> {column: type}.
+# Looks up the whole SQL types of a table's columns: (schema, table) -> {column: `time(3)`}.
 ColumnTypeLookup = Callable[[str, str], dict[str, str]]
 
 # Layouts kept; beyond this the cache starts over, which only costs rebuilding.
@@ -47,7 +48,7 @@ def server_column_types(connection: ConnectionSettings) -> ColumnTypeLookup:
         # the transaction again, as for a lost binlog connection.
         link = pymysql.connect(**connection.pymysql_kwargs())
         try:
-            return dict(column_types(link, schema, table))
+            return dict(column_definitions(link, schema, table))
         except pymysql.err.ProgrammingError as error:
             # A table dropped since the event, or one the reader may not read,
             # has no types to look up, and retrying would not change that.
@@ -111,7 +112,11 @@ class TableDecoders:
         if not self._tables.matches(schema, table):
             return None
         table_map = parse_table_map(body, is_mariadb)
-        specs = self._with_mariadb_types(schema, table, table_map.columns, is_mariadb)
+        types: dict[str, str] | None = None
+        if is_mariadb and any(_needs_server_type(spec) for spec in table_map.columns):
+            types = self._column_types(schema, table)
+            _check_old_fractions(table_map.qualified, table_map.columns, types)
+        specs = _with_mariadb_types(table_map.columns, types)
         qualified = table_map.qualified
         decoders = [column_decoder(spec, qualified) for spec in specs]
         options = ImageOptions(self._excluded.excluded_in(schema, table), self._allow_partial)
@@ -119,22 +124,45 @@ class TableDecoders:
         logger.debug("row decoder built table=%s columns=%s", qualified, len(specs))
         return TableDecoder(table_map, decoders, [fixed_value(spec) for spec in specs], options)
 
-    def _with_mariadb_types(
-        self, schema: str, table: str, specs: tuple[ColumnSpec, ...], is_mariadb: bool
-    ) -> list[ColumnSpec]:
-        # The binlog cannot tell MariaDB's UUID, INET4 and INET6 from BINARY(n),
-        # so their type names come from the server.
-        # NOTE: the server returns the table's current definition. So a row
-        # event read long after an ALTER that changed such a column between
-        # BINARY(n) and UUID or INETn renders in the newer form.
-        candidates = [spec for spec in specs if _may_be_mariadb_binary_type(spec)]
-        if not is_mariadb or not candidates:
-            return list(specs)
-        types = self._column_types(schema, table)
-        return [
-            _with_sql_type(spec, types.get(spec.name)) if spec in candidates else spec
-            for spec in specs
-        ]
+
+def _needs_server_type(spec: ColumnSpec) -> bool:
+    return _may_be_mariadb_binary_type(spec) or spec.type in _OLD_TEMPORAL_TYPES
+
+
+def _with_mariadb_types(
+    specs: tuple[ColumnSpec, ...], types: dict[str, str] | None
+) -> list[ColumnSpec]:
+    # The binlog cannot tell MariaDB's UUID, INET4 and INET6 from BINARY(n),
+    # so their type names come from the server.
+    # NOTE: the server returns the table's current definition. So a row
+    # event read long after an ALTER that changed such a column between
+    # BINARY(n) and UUID or INETn renders in the newer form.
+    if types is None:
+        return list(specs)
+    return [
+        _with_sql_type(spec, types.get(spec.name)) if _may_be_mariadb_binary_type(spec) else spec
+        for spec in specs
+    ]
+
+
+def _check_old_fractions(
+    qualified: str, specs: tuple[ColumnSpec, ...], types: dict[str, str]
+) -> None:
+    """Raise ColumnNotDecodable for a pre-10.3 MariaDB temporal column with fractional seconds.
+
+    MariaDB writes TIME(n), DATETIME(n) and TIMESTAMP(n) columns created with
+    mysql56_temporal_format = OFF under the old type codes without their
+    fraction digits, so the binlog alone does not tell how long their values are.
+    """
+    for spec in specs:
+        if spec.type in _OLD_TEMPORAL_TYPES and "(" in types.get(spec.name, ""):
+            raise ColumnNotDecodable(
+                f"Column {qualified}.{spec.name} is a {types[spec.name].upper()} in MariaDB's "
+                "format from before 10.3 (created with mysql56_temporal_format = OFF), whose "
+                "binlog values rowcast cannot read. Rebuild the table with that setting ON: "
+                "SET GLOBAL mysql56_temporal_format = ON; ALTER TABLE ... FORCE; or exclude "
+                "the table from --tables."
+            )
 
 
 def _may_be_mariadb_binary_type(spec: ColumnSpec) -> bool:
@@ -143,6 +171,9 @@ def _may_be_mariadb_binary_type(spec: ColumnSpec) -> bool:
         and spec.charset == "binary"
         and spec.length in MARIADB_BINARY_TYPE_LENGTHS.values()
     )
+
+
+_OLD_TEMPORAL_TYPES = frozenset({FieldType.TIME, FieldType.DATETIME, FieldType.TIMESTAMP})
 
 
 def _with_sql_type(spec: ColumnSpec, sql_type: str | None) -> ColumnSpec:

@@ -87,8 +87,17 @@ def parse_table_map(body: bytes, is_mariadb: bool) -> TableMap:
     _name(reader)
     count = reader.length()
     types = list(reader.take(count))
-    reader.length()
+    metadata_size = reader.length()
+    metadata_start = reader.position
     raw = [_type_metadata(reader, field_type) for field_type in types]
+    if reader.position - metadata_start != metadata_size:
+        raise ColumnNotDecodable(
+            f"The table map of {schema}.{table} has {metadata_size} bytes of column metadata "
+            f"where rowcast expects {reader.position - metadata_start}, so it cannot tell where "
+            "each column's value starts. A column has a type rowcast does not know; exclude "
+            "the table from --tables."
+        )
+    reader.position = metadata_start + metadata_size
     reader.skip((count + 7) // 8)
     optional = _read_optional(reader, len(body))
     columns = [_Column(kind, meta) for kind, meta in raw]
