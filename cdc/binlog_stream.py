@@ -80,6 +80,7 @@ class BinlogStream:
         self._options = options
         self._start = start
         self._library: Any = None
+        self._connection: Any = None
         self._rfile: Any = None
         self._checksum = 0
         # The file and offset the stream has reached, as the server reports them.
@@ -119,7 +120,8 @@ class BinlogStream:
         self.offset = first.position
         # The connection's buffered socket file. Reading it directly skips
         # PyMySQL's packet objects, which cost more than the event itself.
-        self._rfile = self._library._stream_connection._rfile
+        self._connection = self._library._stream_connection
+        self._rfile = getattr(self._connection, "_rfile", None)
 
     def read(self) -> tuple[int, int, int, int, bytes]:
         """Return the next event as (type, timestamp, server id, end offset, body).
@@ -147,6 +149,10 @@ class BinlogStream:
 
     def _read_packet(self) -> bytes:
         """Read one MySQL protocol packet's payload, joining the parts of one over 16 MB."""
+        if self._rfile is None:
+            # A PyMySQL without that attribute: read through its packet API.
+            payload: bytes = self._connection._read_packet().get_all_data()
+            return payload
         read = self._rfile.read
         parts: list[bytes] = []
         while True:
@@ -154,7 +160,7 @@ class BinlogStream:
             if len(header) < _PACKET_HEADER_SIZE:
                 raise EOFError("the server closed the binlog connection")
             size = int.from_bytes(header[:3], "little")
-            payload: bytes = read(size)
+            payload = read(size)
             if len(payload) < size:
                 raise EOFError("the server closed the binlog connection within a packet")
             if size < _MAX_PACKET_PART and not parts:
@@ -179,4 +185,5 @@ class BinlogStream:
                 # The stream is being replaced or stopped; nothing is lost.
                 logger.debug("closing binlog stream failed error=%s", error)
             self._library = None
+            self._connection = None
             self._rfile = None

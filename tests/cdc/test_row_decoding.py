@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
+from cdc.binlog_stream import BinlogStream
 from cdc.column_filter import ColumnFilter
 from cdc.connection import ConnectionSettings
 from cdc.events import ChangeEvent
@@ -117,3 +118,33 @@ def test_table_map_cache_skips_tables_that_are_not_watched() -> None:
     built.table_map(body, is_mariadb=True)
     assert built.for_rows(7) is None
     assert built.built == 0
+
+
+def test_reader_works_through_pymysql_packets(
+    monkeypatch: pytest.MonkeyPatch, reader_settings: ConnectionSettings,
+    table: pymysql.Connection,
+) -> None:
+    # Without PyMySQL's buffered socket file the stream reads through its packet API.
+    original_open = BinlogStream.open
+
+    def open_without_rfile(self: BinlogStream) -> None:
+        original_open(self)
+        self._rfile = None
+
+    monkeypatch.setattr(BinlogStream, "open", open_without_rfile)
+    collector = Collector()
+    settings = ReaderSettings(reader_settings, TableFilter.parse(TABLE), server_id=7106,
+                              heartbeat_s=0.5)
+    reader = BinlogReader(settings, collector, current_position(table))
+    stop = threading.Event()
+    thread = threading.Thread(target=reader.run, args=(stop,))
+    thread.start()
+    try:
+        with table.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {TABLE} (id, u) VALUES (9, 9)")
+        [change] = collector.wait_for(1)
+    finally:
+        stop.set()
+        thread.join(timeout=WAIT_S)
+    assert change.after is not None
+    assert change.after["u"] == 9
