@@ -79,7 +79,7 @@ def run_fanout(database: BenchDatabase, sizes: FanoutSizes, work_dir: Path) -> l
         figures.extend(_figures(kind, clients, workers, run, sizes.drain_s))
         delivered = sum(window.delivered for window in run.windows)
         expected = sum(window.expected for window in run.windows)
-        print(f"fan-out: {_label(kind, clients, workers)} clients, {run.connected:,} connected, "
+        print(f"fan-out: {_label(kind, clients, workers)}: {run.connected:,} connected, "
               f"{delivered:,} of {expected:,} deliveries", flush=True)
     return figures
 

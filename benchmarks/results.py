@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ class Figure:
         if self.met is None:
             return "inconclusive" if self.target and self.summary is not None else ""
         return "met" if self.met else "NOT MET"
+
+    def unjudged(self) -> Figure:
+        """Return this figure without a verdict, for sizes its target was not set for."""
+        if not self.target:
+            return self
+        return replace(self, target="", met=None, note=join_notes(
+            self.note, f"target {self.target} applies to full sizes, not judged here"))
 
     def _number(self, value: float) -> str:
         return f"{value:,.{self.decimals}f}"

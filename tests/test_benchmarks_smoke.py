@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.results import Figure, Summary
 from rowcast.paths import PROJECT_ROOT
 from rowcast.private_server import find_server_binary
 
@@ -63,3 +64,11 @@ def test_quick_run_writes_markdown(
     text = output.read_text(encoding="utf-8")
     assert "## Machine and versions" in text
     assert "## Where the time goes" in text
+
+
+def test_quick_figures_are_not_judged() -> None:
+    figure = Figure("1. Decode throughput", "b/a", "", Summary.of([3.0]), 2, "≥ 4.00", False)
+    unjudged = figure.unjudged()
+    assert unjudged.met is None
+    assert unjudged.met_text() == ""
+    assert "≥ 4.00" in unjudged.note
