@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks import decode, fanout, latency, slow_client
 from benchmarks.client_group import raise_file_limit
-from benchmarks.database import BenchDatabase, private_database
+from benchmarks.database import private_database
 from benchmarks.decode import DecodeSizes, ReaderProfile
 from benchmarks.fanout import FanoutSizes
 from benchmarks.latency import LatencySizes
