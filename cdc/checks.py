@@ -226,7 +226,35 @@ def run_checks(
         grants = [str(row[0]) for row in cursor.fetchall()]
     account = f"'{user}'@'{host}'"
     results.extend(check_privileges(grants, account, tables))
+    results.extend(check_tables_exist(connection, tables))
     return info, results
+
+
+def check_tables_exist(connection: pymysql.Connection, tables: TableFilter) -> list[CheckResult]:
+    """Check that each table named in --tables exists, and each database of a `db.*` pattern.
+
+    A misspelt name would otherwise pass every other check and stream nothing.
+    """
+    results = []
+    with connection.cursor() as cursor:
+        for pattern in tables.patterns:
+            db, table = pattern.split(".", 1)
+            if table == "*":
+                cursor.execute(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))
+                fix = (f"create the database {db}, or correct the pattern {pattern} in --tables; "
+                       "SHOW DATABASES lists the databases the reader can see.")
+            else:
+                cursor.execute(
+                    "SELECT 1 FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (db, table))
+                fix = (f"correct the name {pattern} in --tables, or create the table first; "
+                       f"SHOW TABLES IN {db} lists the tables the reader can see.")
+            if cursor.fetchone() is None:
+                results.append(CheckResult(f"table {pattern}", "not found", "exists", fix))
+            else:
+                results.append(CheckResult(f"table {pattern}", "exists", "exists"))
+    return results
 
 
 def require_ready(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from test_checks import reader_url, run_check_command
 
@@ -65,3 +68,18 @@ def test_partial_json_fails_with_fix() -> None:
     [result] = [result for result in results if result.name == "binlog_row_value_options"]
     assert not result.ok
     assert "SET GLOBAL binlog_row_value_options = ''" in result.describe()
+
+
+@pytest.mark.parametrize(("tables", "name"), [
+    ("robots.nope", "table robots.nope"),
+    ("nowhere.*", "table nowhere.*"),
+])
+def test_missing_table_fails_check(mysql_server: PrivateServer, tables: str, name: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rowcast.cli", "check", "--mysql-url", reader_url(mysql_server),
+         "--tables", f"robots.task,{tables}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 1
+    assert f"FAIL  {name} = not found" in result.stdout
+    assert "ok    table robots.task = exists" in result.stdout
