@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from cdc.errors import PositionUnavailable, SnapshotFailed
 from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink
@@ -69,6 +70,14 @@ class CatchUp:
     def _run(self) -> None:
         try:
             self._reader.run(self._stop)
+        except PositionUnavailable as error:
+            logger.warning("catch-up position unreadable subscriber=%s after=%s error=%s",
+                           self._subscription.number, self._after, error)
+            self._loop.call_soon_threadsafe(
+                self._subscription.close,
+                f"Cannot resume after {self._after}: {error}. Resume with an id this server "
+                "sent, or take a new snapshot.",
+            )
         except Exception:
             logger.exception("catch-up reader failed subscriber=%s", self._subscription.number)
             self._loop.call_soon_threadsafe(
@@ -137,7 +146,8 @@ class _PacedSink(LoopSink):
 
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:
     """Return reader settings with the replica server id of a catch-up slot."""
-    return dataclasses.replace(settings, server_id=settings.server_id + 1 + slot)
+    return dataclasses.replace(settings, server_id=settings.server_id + 1 + slot,
+                               stop_at_unreadable_start=True)
 
 
 async def read_range(
@@ -165,10 +175,22 @@ async def read_range(
 
     reader = BinlogReader(settings, LoopSink(loop, on_transaction, on_progress, on_state),
                           after.position)
-    thread = threading.Thread(target=reader.run, args=(stop,), name="binlog-range", daemon=True)
+    failures: list[PositionUnavailable] = []
+
+    def run() -> None:
+        try:
+            reader.run(stop)
+        except PositionUnavailable as error:
+            failures.append(error)
+            loop.call_soon_threadsafe(reached.set)
+
+    thread = threading.Thread(target=run, name="binlog-range", daemon=True)
     thread.start()
     try:
         await asyncio.wait_for(reached.wait(), timeout_s)
     finally:
         stop.set()
+    if failures:
+        raise SnapshotFailed(f"Reading the binlog for a snapshot failed: {failures[0]}. "
+                             "Try again; if it keeps failing, the binlog was purged.")
     return collected

@@ -22,6 +22,7 @@ from cdc.binlog_stream import BinlogStream, StreamOptions
 from cdc.column_filter import ColumnFilter
 from cdc.compressed_events import check_not_compressed
 from cdc.connection import ConnectionSettings
+from cdc.errors import PositionUnavailable
 from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
 from cdc.refused import BinlogRefused
@@ -48,6 +49,9 @@ _QUERY_SCHEMA_LENGTH_AT = 8
 _QUERY_STATUS_LENGTH_AT = 11
 _QUERY_FIXED_SIZE = 13
 _BEGIN = b"BEGIN"
+# ER_MASTER_FATAL_ERROR_READING_BINLOG: the source cannot send the binlog from
+# the requested position, because the file is gone or the offset is not an event.
+_FATAL_READING_BINLOG = 1236
 _SID_SIZE = 16
 
 
@@ -69,6 +73,10 @@ class ReaderSettings:
     # True to stream partial row images (binlog_row_image MINIMAL or NOBLOB)
     # with their absent columns listed; False stops the reader at the first one.
     allow_partial_images: bool = False
+    # True to raise PositionUnavailable when the server cannot read the binlog
+    # from the start position (error 1236), instead of retrying: for a start
+    # position a client chose, which may be purged or not a transaction start.
+    stop_at_unreadable_start: bool = False
 
 
 class TransactionSink(Protocol):
@@ -109,6 +117,7 @@ class BinlogReader:
         self._sink = sink
         # The last transaction boundary read: where a new stream resumes.
         self._boundary = start
+        self._start = start
         self._transaction: _OpenTransaction | None = None
         self._stream: BinlogStream | None = None
         self._decoders = TableDecoders(
@@ -134,6 +143,7 @@ class BinlogReader:
                 delay = self._settings.reconnect_min_s
                 self._read_until(stop, stream)
             except (pymysql.err.Error, OSError, EOFError) as error:
+                self._check_start_readable(error)
                 attempt += 1
                 message = (
                     f"Lost the binlog stream at {self._boundary} ({error}); "
@@ -147,6 +157,16 @@ class BinlogReader:
             finally:
                 self._close_stream()
                 self._transaction = None
+
+    def _check_start_readable(self, error: BaseException) -> None:
+        if not (self._settings.stop_at_unreadable_start and self._boundary == self._start
+                and isinstance(error, pymysql.err.OperationalError)
+                and error.args and error.args[0] == _FATAL_READING_BINLOG):
+            return
+        reason = error.args[1] if len(error.args) > 1 else error
+        raise PositionUnavailable(
+            f"The server cannot read its binlog from {self._start}: {reason}"
+        ) from error
 
     def _went_live(self, attempts: int) -> None:
         if attempts:

@@ -157,3 +157,25 @@ def test_sigkilled_streamer_loses_nothing(
         process.wait(timeout=30)
     assert names(received) == [f"write {number}" for number in range(total)]
     assert len({change["id"] for change in received}) == total
+
+
+def test_resume_inside_an_event_closes_with_reason(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, seeded_tasks: pymysql.Connection
+) -> None:
+    app = start_app(reader_settings, hub=HubSettings(buffer_events=5))
+    try:
+        first = SseClient(f"{app.base_url}/events")
+        first.next("status")
+        write_updates(mysql_server, 10)
+        changes = first.changes(10)
+        first.close()
+        # Same server and file, but offset 100 is inside the binlog's first event.
+        source, sequence, _, _ = changes[0]["id"].split("-")
+        bad_id = f"{source}-{sequence}-{100:012d}-{1:010d}"
+        resumed = SseClient(f"{app.base_url}/events?last_event_id={bad_id}")
+        closed = resumed.next("closed")
+        resumed.close()
+    finally:
+        app.stop()
+    assert f"Cannot resume after {bad_id}" in closed.data["reason"]
+    assert "new snapshot" in closed.data["reason"]
