@@ -46,6 +46,14 @@ class ConnectFailed(Exception):
 # Errors after which `run` closes the connection and tries again with backoff,
 # rather than stopping: a lost or refused connection, or a failed connect.
 RETRYABLE_ERRORS = (pymysql.err.OperationalError, pymysql.err.InterfaceError, ConnectFailed)
+# Server errors for a statement or database the account may not use:
+# ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR.
+_PRIVILEGE_ERRORS = frozenset({1044, 1142, 1143})
+
+
+def _is_privilege_error(error: BaseException) -> bool:
+    return (isinstance(error, pymysql.err.OperationalError) and bool(error.args)
+            and error.args[0] in _PRIVILEGE_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -224,7 +232,15 @@ class Scheduler:
             self.tick()
         except RETRYABLE_ERRORS as error:
             self._failed_attempts += 1
-            if self._failed_attempts == 1:
+            if self._failed_attempts == 1 and _is_privilege_error(error):
+                # A GRANT takes effect at once, so the scheduler keeps retrying.
+                logger.error(
+                    "tick failed because the account lacks a privilege: %s. Give it the "
+                    "scheduler account's privileges from sql/grants.sql (SELECT, INSERT, "
+                    "UPDATE and DELETE on robots.task), or connect as rowcast_scheduler; "
+                    "retrying with backoff", error.args[-1],
+                )
+            elif self._failed_attempts == 1:
                 logger.warning("tick failed, reconnecting with backoff: %s", error)
             else:
                 logger.debug("tick failed again attempt=%s: %s", self._failed_attempts, error)

@@ -322,3 +322,23 @@ def test_retry_delay_doubles_to_cap(tick_s: float, failed_attempts: int, expecte
 def test_settings_reject_invalid_values(options: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SchedulerSettings(**options)  # type: ignore[arg-type]
+
+
+def test_missing_privilege_is_logged_as_error(
+    empty_tasks: pymysql.Connection, make_scheduler: MakeScheduler,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    scheduler = make_scheduler(SchedulerSettings(tick_s=0.01))
+
+    def denied() -> TickReport:
+        raise pymysql.err.OperationalError(
+            1142, "UPDATE command denied to user 'rowcast_reader'@'localhost' for table 'task'")
+
+    monkeypatch.setattr(scheduler, "tick", denied)
+    with caplog.at_level(logging.INFO, logger="scheduler.runner"):
+        delay_s = scheduler._tick_or_back_off()
+    [record] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    assert "UPDATE command denied" in record.getMessage()
+    assert "sql/grants.sql" in record.getMessage()
+    assert delay_s == retry_delay_s(0.01, 1)
