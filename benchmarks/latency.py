@@ -35,8 +35,8 @@ METHOD = (
 )
 RATES = (500, 2000, 4000)
 # p99 targets in milliseconds, by writes per second. They started at 10 and
-# 50 ms; runs with rowcast's own row decoder reached about 1 and 9 ms, so the
-# targets were raised, keeping room for this shared machine's noise.
+# 50 ms. Runs with rowcast's own row decoder reached about 1 and 9 ms, so the
+# targets were raised, with room left for this shared machine's noise.
 P99_TARGETS_MS = {2000: 5.0, 4000: 25.0}
 # Seconds the clients may take after the last commit to receive everything.
 DRAIN_S = 15.0

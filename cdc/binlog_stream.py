@@ -1,7 +1,7 @@
 """Open a binlog dump with mysql-replication and read its events as raw bytes.
 
 mysql-replication sets the connection up: it logs in, announces checksum and
-heartbeat support, registers as a replica and asks for the dump from a file
+heartbeat support, registers as a replica and requests the dump from a file
 and offset. The first event of every dump is an artificial ROTATE event
 naming that file, which the library returns. From then on this module reads
 the packets of that same connection itself and hands out each event's header
@@ -182,7 +182,8 @@ class BinlogStream:
             try:
                 self._library.close()
             except (pymysql.err.Error, OSError) as error:
-                # The stream is being replaced or stopped; nothing is lost.
+                # The stream is being replaced or stopped, and the reader resumes
+                # from its last transaction boundary, so no change is skipped.
                 logger.debug("closing binlog stream failed error=%s", error)
             self._library = None
             self._connection = None

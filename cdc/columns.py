@@ -223,10 +223,10 @@ _DIGITS_PER_WORD = 9
 def _decimal(spec: ColumnSpec, column: str) -> Decode:
     """DECIMAL in MySQL's binary form (decimal2bin), rendered as exact plain text.
 
-    Whole digits are stored from the left in groups of 9 (4 bytes each), with
-    the leftover leading digits in fewer bytes; fraction digits likewise from
-    the point. The first bit is the sign, set for non-negative values, and a
-    negative value has all bits inverted.
+    Whole digits are stored from the left in groups of 9 (4 bytes each), and
+    the leftover leading digits take fewer bytes. Fraction digits are stored
+    the same way from the point. The first bit is the sign, set for
+    non-negative values, and a negative value has all bits inverted.
     """
     scale = spec.scale
     whole_digits = spec.precision - scale

@@ -3,7 +3,7 @@
 Readers block on their socket, so they run on threads of their own, while the
 hub and the subscriptions may only be touched from the event loop thread.
 Waking the loop costs a system call, so callbacks queue up and one wake-up
-runs all that arrived before the loop got to them: under load one wake-up
+runs all that arrived before the loop got to them. Under load one wake-up
 carries many transactions, and an idle loop still wakes for the first one.
 """
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cdc.columns import ColumnNotDecodable, Decode, FixedValue
 from cdc.events import Operation, Row
 from cdc.refused import BinlogRefused
-from cdc.tablemap import POST_HEADER_SIZE, TableMap
+from cdc.tablemap import POST_HEADER_SIZE, TableMap, read_length
 
 # Reads one row image at an offset: (event bytes, offset) -> (row, next offset).
 _ReadImage = Callable[[bytes, int], tuple[Row, int]]
@@ -76,7 +76,7 @@ class TableDecoder:
                     "--exclude-tables, and restart rowcast."
                 )
         self._names = tuple(spec.name for spec in table.columns)
-        self._kept = tuple(spec.name.lower() not in excluded for spec in table.columns)
+        self._is_sent = tuple(spec.name.lower() not in excluded for spec in table.columns)
         self._decoders = decoders
         self._fixed = fixed
         self._allow_partial = options.allow_partial
@@ -88,7 +88,7 @@ class TableDecoder:
         if version2:
             # The extra-data length counts its own two bytes.
             offset += int.from_bytes(body[offset:offset + 2], "little")
-        count, offset = _length(body, offset)
+        count, offset = read_length(body, offset)
         if count != len(self._names):
             raise BinlogRefused(
                 f"A row event of {self.table.qualified} has {count} columns, but its table "
@@ -152,12 +152,12 @@ class TableDecoder:
         if present is None:
             columns: list[_ImageColumn] = []
             missing = []
-            for index, (name, kept) in enumerate(zip(self._names, self._kept)):
+            for index, (name, sent) in enumerate(zip(self._names, self._is_sent)):
                 if bitmap[index // 8] >> (index % 8) & 1:
                     columns.append(
-                        _ImageColumn(name if kept else None, self._decoders[index],
+                        _ImageColumn(name if sent else None, self._decoders[index],
                                      self._fixed[index]))
-                elif kept:
+                elif sent:
                     missing.append(name)
             present = _PresentColumns(_compile_image(columns), tuple(missing))
             self._by_bitmap[bitmap] = present
@@ -220,16 +220,6 @@ def _key(before: Row | None, after: Row | None, key_columns: tuple[str, ...], pa
     if not key_columns:
         return source
     return {name: source.get(name) for name in key_columns}
-
-
-def _length(data: bytes, offset: int) -> tuple[int, int]:
-    """Read a length-encoded integer (MySQL client/server protocol)."""
-    first = data[offset]
-    if first < 0xFB:
-        return first, offset + 1
-    size = {0xFC: 2, 0xFD: 3, 0xFE: 8}[first]
-    start = offset + 1
-    return int.from_bytes(data[start:start + size], "little"), start + size
 
 
 def _partial_message(qualified: str, missing: tuple[str, ...]) -> str:

@@ -129,8 +129,8 @@ class Subscription:
     async def next_batch(self, limit: int | None = None) -> list[Item]:
         """Wait for items and return the oldest pending ones, at most limit of them.
 
-        Returns [] once closed and drained. A limit keeps what a sender holds
-        at once small when a client lags far behind.
+        Returns [] once closed and drained. A limit keeps the batch a sender
+        has in memory small when a client lags far behind.
         """
         while not self._pending:
             if self.closed_reason is not None:

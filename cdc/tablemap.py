@@ -1,12 +1,12 @@
 """Parse the body of a table map event into column specs and the primary key.
 
-The layout is that of MySQL's libbinlogevents (Table_map_event) and MariaDB's
-sql/log_event.cc, the same on both: table id (6 bytes) and flags (2), the
-schema and table name, each as a length byte, the name and a NUL, then the
-column count, the column types, the type metadata and the NULL bitmap. With
-binlog_row_metadata = FULL the optional metadata fills the rest of the event
-as type, length and value fields: signedness, character sets, column names,
-ENUM and SET labels and the primary key.
+MySQL's libbinlogevents (Table_map_event) and MariaDB's sql/log_event.cc
+write the same layout. It starts with the table id (6 bytes) and flags (2).
+The schema and table name follow, each as a length byte, the name and a NUL.
+Then come the column count, the column types, the type metadata and the NULL
+bitmap. With binlog_row_metadata = FULL the optional metadata fills the rest
+of the event as type, length and value fields: signedness, character sets,
+column names, ENUM and SET labels and the primary key.
 
 Text, ENUM and SET labels stay bytes here until the column's character set is
 known, so a latin1 label such as 'é' (byte 0xE9) is decoded as latin1.
@@ -38,13 +38,14 @@ _ENUM_AND_SET_DEFAULT_CHARSET = 10
 _ENUM_AND_SET_COLUMN_CHARSET = 11
 
 # The types whose signedness the optional metadata lists, one bit each in column
-# order. YEAR and the old DECIMAL (0) have a bit too, on MySQL and MariaDB alike
-# (MySQL has_signedess_information_type), so columns after them stay aligned.
+# order. MariaDB 10.11 writes a bit for YEAR too (tests/cdc/test_row_decoding.py),
+# and go-mysql pull request 1119 reports the same of MySQL for YEAR and the old DECIMAL (0).
 _NUMERIC_TYPES = frozenset({
     FieldType.TINY, FieldType.SHORT, FieldType.INT24, FieldType.LONG, FieldType.LONGLONG,
     FieldType.NEWDECIMAL, FieldType.FLOAT, FieldType.DOUBLE, FieldType.YEAR, 0,
 })
-# 242 is MySQL 9's VECTOR, listed so that the metadata of later columns stays aligned.
+# NOTE: 242 is MySQL 9's VECTOR, assumed here to have 1 byte of metadata like
+# BLOB; no MySQL 9 server was at hand to check it.
 _ONE_BYTE_METADATA = frozenset({
     242, FieldType.FLOAT, FieldType.DOUBLE, FieldType.BLOB, FieldType.GEOMETRY, FieldType.JSON,
     FieldType.TIME2, FieldType.DATETIME2, FieldType.TIMESTAMP2,
@@ -81,27 +82,17 @@ def table_map_names(body: bytes) -> tuple[int, str, str]:
 
 def parse_table_map(body: bytes, is_mariadb: bool) -> TableMap:
     """Parse a whole table map event body, the checksum already cut off."""
-    table_id, schema, table = table_map_names(body)
+    table_id = int.from_bytes(body[:TABLE_ID_SIZE], "little")
     reader = _Reader(body, POST_HEADER_SIZE)
-    _name(reader)
-    _name(reader)
+    schema, table = _name(reader), _name(reader)
+    qualified = f"{schema}.{table}"
+
     count = reader.length()
     types = list(reader.take(count))
-    metadata_size = reader.length()
-    metadata_start = reader.position
-    raw = [_type_metadata(reader, field_type) for field_type in types]
-    if reader.position - metadata_start != metadata_size:
-        raise ColumnNotDecodable(
-            f"The table map of {schema}.{table} has {metadata_size} bytes of column metadata "
-            f"where rowcast expects {reader.position - metadata_start}, so it cannot tell where "
-            "each column's value starts. A column has a type rowcast does not know; exclude "
-            "the table from --tables."
-        )
-    reader.position = metadata_start + metadata_size
+    columns = _read_type_metadata(reader, types, qualified)
     reader.skip((count + 7) // 8)
+
     optional = _read_optional(reader, len(body))
-    columns = [_Column(kind, meta) for kind, meta in raw]
-    qualified = f"{schema}.{table}"
     if optional.names is None or len(optional.names) != count:
         raise BinlogRefused(
             f"The table map of {qualified} has no column names, because the server wrote "
@@ -115,13 +106,30 @@ def parse_table_map(body: bytes, is_mariadb: bool) -> TableMap:
     _apply_signedness(columns, optional.signedness)
     _apply_charsets(columns, optional, is_mariadb)
     _apply_labels(columns, optional, qualified)
+
     specs = tuple(column.spec() for column in columns)
     key = tuple(specs[index].name for index in optional.key_indexes if index < count)
     return TableMap(table_id, schema, table, specs, key)
 
 
+def _read_type_metadata(reader: _Reader, types: list[int], qualified: str) -> list[_Column]:
+    """Read the metadata block: a length, then each column's type metadata in column order."""
+    metadata_size = reader.length()
+    metadata_start = reader.position
+    columns = [_Column(field_type, _type_metadata(reader, field_type)) for field_type in types]
+    expected = reader.position - metadata_start
+    if expected != metadata_size:
+        raise ColumnNotDecodable(
+            f"The table map of {qualified} has {metadata_size} bytes of column metadata "
+            f"where rowcast expects {expected}, so it cannot tell where each column's value "
+            "starts. A column has a type rowcast does not know; exclude the table from "
+            "--tables."
+        )
+    return columns
+
+
 class _Column:
-    """What the table map says of one column, collected before its ColumnSpec is built."""
+    """The table map's facts about one column, collected before its ColumnSpec is built."""
 
     def __init__(self, field_type: int, metadata: tuple[int, int]) -> None:
         self.type = field_type
@@ -165,12 +173,12 @@ class _Column:
         return ColumnSpec(name, kind, unsigned=self.unsigned)
 
 
-def _type_metadata(reader: _Reader, field_type: int) -> tuple[int, tuple[int, int]]:
+def _type_metadata(reader: _Reader, field_type: int) -> tuple[int, int]:
     if field_type in _ONE_BYTE_METADATA:
-        return field_type, (reader.byte(), 0)
+        return reader.byte(), 0
     if field_type in _TWO_BYTE_METADATA:
-        return field_type, (reader.byte(), reader.byte())
-    return field_type, (0, 0)
+        return reader.byte(), reader.byte()
+    return 0, 0
 
 
 @dataclass
@@ -329,10 +337,23 @@ class _Reader:
 
     def length(self) -> int:
         """Read a length-encoded integer (MySQL client/server protocol)."""
-        first = self.byte()
-        if first < 0xFB:
-            return first
-        size = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
-        if size is None:
-            raise ValueError(f"invalid length prefix {first:#x} in table map event")
-        return int.from_bytes(self.take(size), "little")
+        value, self.position = read_length(self.data, self.position)
+        return value
+
+
+def read_length(data: bytes, offset: int) -> tuple[int, int]:
+    """Read a length-encoded integer (MySQL client/server protocol); return it and the next offset."""
+    first = data[offset]
+    if first < 0xFB:
+        return first, offset + 1
+    size = _LENGTH_SIZES.get(first)
+    if size is None:
+        raise ValueError(f"invalid length prefix {first:#x} in a binlog event")
+    start = offset + 1
+    if start + size > len(data):
+        raise IndexError("binlog event ends within a length")
+    return int.from_bytes(data[start:start + size], "little"), start + size
+
+
+# Bytes of a length-encoded integer after its first byte, by that byte.
+_LENGTH_SIZES = {0xFC: 2, 0xFD: 3, 0xFE: 8}

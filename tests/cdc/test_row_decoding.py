@@ -89,7 +89,7 @@ def test_unsigned_columns_after_a_year_column(
                             "s": -32768, "y2": 1901, "b": -1}
 
 
-def test_table_map_is_parsed_once_per_layout_and_again_after_alter(
+def test_decoder_rebuilt_after_alter(
     reading: tuple[Collector, BinlogReader], table: pymysql.Connection
 ) -> None:
     collector, reader = reading
@@ -102,12 +102,15 @@ def test_table_map_is_parsed_once_per_layout_and_again_after_alter(
         cursor.execute(f"ALTER TABLE {TABLE} ADD COLUMN note VARCHAR(20) DEFAULT 'new'")
         cursor.execute(f"UPDATE {TABLE} SET u = u + 1 WHERE id = 1")
     events = collector.wait_for(41)
-    assert events[-1].after is not None and events[-1].after["note"] == "new"
-    assert events[-1].before is not None and events[-1].before["u"] == 1
+    after, before = events[-1].after, events[-1].before
+    assert after is not None
+    assert after["note"] == "new"
+    assert before is not None
+    assert before["u"] == 1
     assert decoders.built == 2
 
 
-def test_table_map_cache_skips_tables_that_are_not_watched() -> None:
+def test_unwatched_table_builds_no_decoder() -> None:
     built = TableDecoders(TableFilter.parse(TABLE), ColumnFilter(), False,
                           lambda schema, name: {})
     # A table map body: table id 7, flags, `robots`, `other`, one TINY column,

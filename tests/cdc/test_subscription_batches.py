@@ -46,8 +46,8 @@ def test_change_taken_in_a_batch_no_longer_merges() -> None:
     subscription.offer(other)
     [taken] = asyncio.run(subscription.next_batch(1))
     assert taken is first
-    # Row 1's change was sent, so its next change must be sent on its own;
-    # row 2's change is still pending and absorbs the next change of row 2.
+    # Row 1's change was sent, so its next change is sent on its own.
+    # Row 2's change is still pending, so the next change of row 2 merges into it.
     later_first, later_other = update(1, 2), update(2, 2)
     subscription.offer(later_first)
     subscription.offer(later_other)

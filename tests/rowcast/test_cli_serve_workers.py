@@ -98,7 +98,7 @@ def serve_workers(
 
 
 def established_streams(worker_pid: int, port: int) -> int:
-    """Count the TCP connections to `port` that the worker holds open (Linux /proc)."""
+    """Count the TCP connections to `port` that the worker has open (Linux /proc)."""
     inodes = set()
     fd_dir = Path(f"/proc/{worker_pid}/fd")
     for fd in fd_dir.iterdir():
