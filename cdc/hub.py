@@ -5,6 +5,10 @@ keeps a bounded buffer of recent change events, so that a client that
 reconnects with the id of the last event it saw gets exactly the events after
 it. It also tracks how far the reader has read, so that a snapshot can wait
 until the stream has caught up with it.
+
+Live items go once into a shared log (cdc/change_log.py) that subscribers
+read at their own pace; only coalescing subscribers, which merge changes of
+the same row, get each item queued for them.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdc.change_log import ChangeLog
 from cdc.events import ChangeEvent
 from cdc.position import BinlogPosition, EventId
-from cdc.subscription import EventFilter, Item, Notice, Subscription
+from cdc.subscription import EventFilter, Item, Notice, Subscription, accept_every_event
 
 __all__ = ["ChangeHub", "EventFilter", "HubSettings", "Item", "Notice", "ResumeUnavailable",
-           "Subscription"]
+           "Subscription", "accept_every_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,8 @@ class HubSettings:
     buffer_events: int = 10_000
     buffer_bytes: int = 64 * 1024 * 1024
     # Items one subscriber may have waiting before it is dropped as too slow.
+    # A subscriber that reads the shared log is dropped once it falls this
+    # many items behind it, plus up to a quarter more: the log is trimmed in steps.
     max_pending: int = 10_000
 
 
@@ -71,6 +78,9 @@ class ChangeHub:
         # The buffer contains every change event with an id above the horizon.
         self._horizon = EventId.boundary(start)
         self._subscribers: set[Subscription] = set()
+        # The subscribers that get each item queued instead of reading the log.
+        self._pushed: set[Subscription] = set()
+        self._log: ChangeLog[Item] = ChangeLog(self.settings.max_pending)
         self._numbers = itertools.count(1)
         self._waiters: list[tuple[BinlogPosition, asyncio.Future[None]]] = []
         self.reader_status: dict[str, Any] = {"state": "starting", "message": "Starting the reader"}
@@ -87,10 +97,14 @@ class ChangeHub:
 
     def publish(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
         """Add one committed transaction's events and deliver them to every subscriber."""
+        events_read = self.stats.events_read
         for event in events:
-            self.stats.events_read[(event.qualified_table, event.op.value)] += 1
+            events_read[(event.qualified_table, event.op.value)] += 1
             self._append(event)
-            self._deliver(event)
+        self._log.append(events)
+        self._trim_log()
+        for event in events:
+            self._push(event)
         self.advance(end)
 
     def advance(self, position: BinlogPosition) -> None:
@@ -114,7 +128,10 @@ class ChangeHub:
         if state == "reconnecting":
             self.stats.reader_reconnects += 1
         self.reader_status = {"state": state, "message": message}
-        self._deliver(Notice("status", dict(self.reader_status)))
+        notice = Notice("status", dict(self.reader_status))
+        self._log.append([notice])
+        self._trim_log()
+        self._push(notice)
 
     async def wait_for_position(self, position: BinlogPosition, timeout_s: float) -> None:
         """Wait until the reader has read everything before position."""
@@ -159,6 +176,10 @@ class ChangeHub:
             for event in backlog:
                 subscription.offer(event, backlog=True)
         self._subscribers.add(subscription)
+        if subscription.coalesce:
+            self._pushed.add(subscription)
+        else:
+            subscription.follow(self._log)
         logger.info(
             "subscriber joined subscriber=%s after=%s subscribers=%s",
             subscription.number, after, len(self._subscribers),
@@ -168,6 +189,7 @@ class ChangeHub:
         """Remove a subscriber; a no-op when it is already gone."""
         if subscription in self._subscribers:
             self._subscribers.discard(subscription)
+            self._pushed.discard(subscription)
             logger.info(
                 "subscriber left subscriber=%s reason=%s subscribers=%s",
                 subscription.number, subscription.closed_reason or "disconnected",
@@ -218,17 +240,32 @@ class ChangeHub:
             self._buffer_bytes -= dropped_size
             self._horizon = dropped.id
 
-    def _deliver(self, item: Item) -> None:
-        for subscription in list(self._subscribers):
+    def _push(self, item: Item) -> None:
+        """Queue an item for each coalescing subscriber."""
+        for subscription in list(self._pushed):
             if subscription.closed_reason is not None:
                 continue
             if not subscription.offer(item):
-                self.stats.slow_subscribers_dropped += 1
-                logger.warning(
-                    "slow subscriber dropped subscriber=%s pending=%s",
-                    subscription.number, subscription.pending_count,
-                )
-                subscription.close(_too_slow(subscription))
+                self._drop(subscription)
+
+    def _trim_log(self) -> None:
+        """Trim the log in steps, first dropping the subscribers that have not read what goes."""
+        start = self._log.trim_start()
+        if start is None:
+            return
+        for subscription in list(self._subscribers):
+            cursor = subscription.cursor
+            if cursor is not None and cursor < start and subscription.closed_reason is None:
+                self._drop(subscription)
+        self._log.trim(start)
+
+    def _drop(self, subscription: Subscription) -> None:
+        self.stats.slow_subscribers_dropped += 1
+        logger.warning(
+            "slow subscriber dropped subscriber=%s pending=%s",
+            subscription.number, subscription.pending_count,
+        )
+        subscription.close(_too_slow(subscription))
 
 
 def estimated_size(event: ChangeEvent) -> int:

@@ -1,4 +1,10 @@
-"""One subscriber's bounded queue of pending items, optionally coalesced by row."""
+"""One subscriber's place in the stream: a cursor into the shared log, and its own queue.
+
+Live items reach most subscribers through the hub's shared log, which each
+reads from its own cursor. The subscriber's own queue holds what only it gets:
+the backlog of a resume, and, for a coalescing subscriber, every item, so that
+a new change can merge into a pending change of the same row.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
+from cdc.change_log import ChangeLog
 from cdc.coalesce import RowIdentity, can_merge, merge, row_identity
 from cdc.events import ChangeEvent
 from cdc.position import EventId
@@ -25,9 +32,14 @@ Item = Union[ChangeEvent, Notice]
 EventFilter = Callable[[ChangeEvent], bool]
 
 
+def accept_every_event(event: ChangeEvent) -> bool:
+    """The filter of a stream that takes every change; reading the log skips calling it."""
+    return True
+
+
 @dataclass(eq=False)
 class Subscription:
-    """One client's place in the stream: a bounded queue of items to send.
+    """One client's place in the stream: the items it has still to send.
 
     A log subscription keeps every change. A coalescing (state) subscription
     merges a new change into a still pending change of the same row, so a
@@ -50,14 +62,39 @@ class Subscription:
     _slot_of_row: dict[RowIdentity, int] = field(default_factory=dict)
     _arrivals: itertools.count[int] = field(default_factory=itertools.count)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # The shared log this subscription reads live items from, once it follows one.
+    _log: ChangeLog[Item] | None = None
+    # Sequence number of the next log item to read.
+    _cursor: int = 0
+    # Change events read from the log with ids up to this one are skipped.
+    _skip_through: EventId | None = None
 
     @property
     def pending_count(self) -> int:
-        return len(self._pending)
+        """Return the items waiting, counting unread log items whether or not they pass the filter."""
+        count = len(self._pending)
+        if self._log is not None:
+            count += self._log.end - self._cursor
+        return count
+
+    @property
+    def cursor(self) -> int | None:
+        """Return the sequence number of the next log item to read, or None when not following."""
+        return self._cursor if self._log is not None else None
 
     def pending_items(self) -> list[Item]:
         """Return the pending items without taking them."""
-        return list(self._pending.values())
+        items = list(self._pending.values())
+        if self._log is not None:
+            unread = self._log.read(self._cursor, self._log.end - self._cursor)
+            items += self._accepted(unread, self._skip_through)[0]
+        return items
+
+    def follow(self, log: ChangeLog[Item]) -> None:
+        """Read live items from the log's current end on, skipping events up to `after`."""
+        self._log = log
+        self._cursor = log.end
+        self._skip_through = self.after
 
     def offer(self, item: Item, backlog: bool = False) -> bool:
         """Queue an item; return False when the subscriber is too far behind.
@@ -121,22 +158,79 @@ class Subscription:
                     self._slot_of_row.pop(identity, None)
 
     def close(self, reason: str) -> None:
-        """Stop the subscription; the next `next_batch` returns what is left, then nothing."""
+        """Stop the subscription; the next `next_batch` returns what is left, then nothing.
+
+        Unread log items move to the subscription's own queue, at most
+        max_pending of them, so that nothing the log appends later reaches it.
+        """
         if self.closed_reason is None:
             self.closed_reason = reason
+        log = self._log
+        if log is not None:
+            self._log = None
+            log.forget(self._ready)
+            cursor = max(self._cursor, log.start)
+            unread = log.read(cursor, min(log.end - cursor, self.max_pending))
+            for item in self._accepted(unread, self._skip_through)[0]:
+                self._append(item)
         self._ready.set()
 
     async def next_batch(self, limit: int | None = None) -> list[Item]:
         """Wait for items and return the oldest pending ones, at most limit of them.
 
         Returns [] once closed and drained. A limit keeps the batch a sender
-        has in memory small when a client lags far behind.
+        has in memory small when a client lags far behind. The subscription's
+        own queue goes first: it holds only items older than the log's.
         """
-        while not self._pending:
+        while True:
+            if self._pending:
+                return self._take_pending(limit)
+            log = self._log
+            if log is not None and self._cursor < log.end:
+                batch = self._read_log(log, limit)
+                if batch:
+                    return batch
+                continue
             if self.closed_reason is not None:
                 return []
             self._ready.clear()
+            if log is not None:
+                log.notify(self._ready)
             await self._ready.wait()
+
+    def _read_log(self, log: ChangeLog[Item], limit: int | None) -> list[Item]:
+        if self._cursor < log.start:
+            # The hub drops a subscriber before trimming what it has not read,
+            # so only a subscription the hub no longer knows gets here.
+            self.close(f"too slow: fell more than {log.capacity} items behind the stream; "
+                       "reconnect with the last event id to resume")
+            return []
+        items = log.read(self._cursor, limit if limit is not None else log.end - self._cursor)
+        self._cursor += len(items)
+        batch, self._skip_through = self._accepted(items, self._skip_through)
+        return batch
+
+    def _accepted(
+        self, items: list[Item], skip_through: EventId | None
+    ) -> tuple[list[Item], EventId | None]:
+        """Return the items this subscription takes, and what is still to skip after them."""
+        if skip_through is None and self.accepts is accept_every_event:
+            return items, None
+        accepted = []
+        accepts = self.accepts
+        for item in items:
+            if isinstance(item, ChangeEvent):
+                if skip_through is not None:
+                    if item.id <= skip_through:
+                        continue
+                    # The log is in id order: nothing later needs the comparison.
+                    skip_through = None
+                if not accepts(item):
+                    continue
+            accepted.append(item)
+        return accepted, skip_through
+
+    def _take_pending(self, limit: int | None) -> list[Item]:
         if limit is None or limit >= len(self._pending):
             batch = list(self._pending.values())
             self._pending.clear()

@@ -1,15 +1,15 @@
 """The filter a stream's subscription applies to each change event, built once per stream.
 
-The hub calls the filter once per event and subscriber, so with thousands of
-subscribers its cost per call counts. A stream that takes every event gets a
-function that only returns True, and a table filter remembers its verdict for
-each table.
+Each subscriber calls its filter once per event, so with thousands of
+subscribers its cost per call counts. A stream that takes every event gets
+accept_every_event, which reading the log skips calling, and a table filter
+remembers its verdict for each table.
 """
 
 from __future__ import annotations
 
 from cdc.events import ChangeEvent
-from cdc.hub import EventFilter
+from cdc.hub import EventFilter, accept_every_event
 from cdc.tables import TableFilter
 
 
@@ -18,7 +18,7 @@ def build_event_filter(
 ) -> EventFilter:
     """Return the filter for a stream of these tables (None: all) and operations (empty: all)."""
     if not operations and (tables is None or _covers(tables, watched)):
-        return _accept_every_event
+        return accept_every_event
     table_matches: dict[tuple[str, str], bool] = {}
 
     def accepts(event: ChangeEvent) -> bool:
@@ -33,10 +33,6 @@ def build_event_filter(
         return matches
 
     return accepts
-
-
-def _accept_every_event(event: ChangeEvent) -> bool:
-    return True
 
 
 def _covers(tables: TableFilter, watched: TableFilter) -> bool:
