@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdc.position import EventId
@@ -36,6 +36,8 @@ class ChangeEvent:
     for the last change of its transaction. `missing_before` and
     `missing_after` name the columns the server did not log in each image
     (binlog_row_image MINIMAL or NOBLOB); they are empty for full images.
+    `wire` caches the event's encoded forms for the web layer, so that
+    thousands of subscribers share one encoding; copies start without it.
     """
 
     id: EventId
@@ -54,6 +56,7 @@ class ChangeEvent:
     key_columns: tuple[str, ...] = ()
     missing_before: tuple[str, ...] = ()
     missing_after: tuple[str, ...] = ()
+    wire: Any = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def qualified_table(self) -> str:

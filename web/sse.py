@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cdc.events import ChangeEvent
-from cdc.hub import Item, Notice
+from cdc.hub import Item, Notice, accept_every_event
 from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
@@ -59,9 +59,11 @@ async def stream_events(request: Request) -> Response:
             yield _notice_event(Notice("status", dict(hub.reader_status)), start_id)
             # What is pending goes out as one write: one frame per item, joined,
             # and at most MAX_BATCH of them, so a lagging client costs little memory.
+            shared = stream_request.accepts is accept_every_event and not stream_request.coalesce
             while batch := await subscription.next_batch(MAX_BATCH):
-                state.sent[TRANSPORT] += sum(isinstance(item, ChangeEvent) for item in batch)
-                yield b"".join(_frame(item) for item in batch)
+                data, changes = _BATCHES.frames(batch) if shared else _frames(batch)
+                state.sent[TRANSPORT] += changes
+                yield data
             if subscription.closed_reason is not None:
                 yield ServerSentEvent(
                     sep=SEPARATOR, event="closed", data=dumps({"reason": subscription.closed_reason})
@@ -77,6 +79,43 @@ async def stream_events(request: Request) -> Response:
         send_timeout=state.settings.send_timeout_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _frames(batch: list[Item]) -> tuple[bytes, int]:
+    """Return the SSE frames of a batch joined, and how many change events it has."""
+    return (b"".join(_frame(item) for item in batch),
+            sum(isinstance(item, ChangeEvent) for item in batch))
+
+
+class _BatchFrames:
+    """The joined frames of recent batches of streams that take every event.
+
+    Such streams read the same slices of the hub's log, so with thousands of
+    clients most of them send the very batch another one just framed. A batch
+    is one run of consecutive items, so its first item, last item and length
+    name it. An entry keeps its first and last item alive, so no other object
+    can take their id() while the entry exists.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: dict[tuple[int, int, int], tuple[Item, Item, bytes, int]] = {}
+
+    def frames(self, batch: list[Item]) -> tuple[bytes, int]:
+        first, last = batch[0], batch[-1]
+        key = (id(first), id(last), len(batch))
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is first and entry[1] is last:
+            return entry[2], entry[3]
+        data, changes = _frames(batch)
+        if len(self._entries) >= self._size:
+            # Dicts keep insertion order, so this drops the oldest entry.
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (first, last, data, changes)
+        return data, changes
+
+
+_BATCHES = _BatchFrames(64)
 
 
 def _frame(item: Item) -> bytes:

@@ -50,34 +50,22 @@ def dumps(value: Any) -> str:
 
 
 class _Encoded:
-    """The wire forms of one change event, each made when first asked for."""
+    """The wire forms of one change event, each made when first requested."""
 
-    __slots__ = ("event", "id_text", "json", "sse_frame", "ws_message")
+    __slots__ = ("id_text", "json", "sse_frame", "ws_message")
 
     def __init__(self, event: ChangeEvent) -> None:
-        self.event = event
         self.id_text = str(event.id)
         self.json = dumps(change_to_dict(event, self.id_text))
         self.sse_frame: bytes | None = None
         self.ws_message: str | None = None
 
 
-# Encoded events by id(event). Every subscriber receives the same event object,
-# so each event is encoded once, not once per client. An entry keeps its event
-# alive, so no other object can take its id() while the entry exists.
-_ENCODED: dict[int, _Encoded] = {}
-_ENCODED_MAX = 4_096
-
-
 def _encoded(event: ChangeEvent) -> _Encoded:
-    cached = _ENCODED.get(id(event))
-    if cached is not None and cached.event is event:
-        return cached
-    encoded = _Encoded(event)
-    if len(_ENCODED) >= _ENCODED_MAX:
-        # Dicts keep insertion order, so this drops the oldest entry.
-        del _ENCODED[next(iter(_ENCODED))]
-    _ENCODED[id(event)] = encoded
+    """Return the event's wire forms. Every subscriber gets the same event object, so it is encoded once."""
+    encoded = event.wire
+    if encoded is None:
+        encoded = event.wire = _Encoded(event)
     return encoded
 
 

@@ -148,3 +148,44 @@ def test_lagging_filtered_subscriber_is_dropped_keeping_its_oldest_items() -> No
         assert await stalled.next_batch() == []
 
     asyncio.run(scenario())
+
+
+def test_many_waiting_readers_are_woken_after_a_hold() -> None:
+    async def scenario() -> None:
+        log: ChangeLog[int] = ChangeLog(capacity=100)
+        events = [asyncio.Event() for _ in range(200)]
+        for event in events:
+            log.notify(event)
+        log.append([1])
+        assert all(event.is_set() for event in events)
+        for event in events:
+            event.clear()
+            log.notify(event)
+        log.append([2])
+        log.append([3])
+        assert not any(event.is_set() for event in events)
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in events)), 5)
+
+    asyncio.run(scenario())
+
+
+def test_lone_reader_is_woken_at_once() -> None:
+    async def scenario() -> None:
+        log: ChangeLog[int] = ChangeLog(capacity=100)
+        event = asyncio.Event()
+        for item in range(3):
+            event.clear()
+            log.notify(event)
+            log.append([item])
+            assert event.is_set()
+            # More than one reader's hold passes before the next append.
+            await asyncio.sleep(0.001)
+
+    asyncio.run(scenario())
+
+
+def test_copies_of_an_event_do_not_share_its_encoding() -> None:
+    event = change(100)
+    event.wire = "encoded"
+    assert event.with_last(False).wire is None
+    assert event == change(100)
