@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Union
 
-from benchmarks.clients import Receipts, SseConnection, WsConnection
+from benchmarks.clients import Receipts, Run, SseConnection, WsConnection
 
 CONNECT_TIMEOUT_S = 180.0
 # Seconds a client process may take beyond its collect timeout to reply.
@@ -190,7 +190,7 @@ async def _run_group(spec: GroupSpec, pipe: Connection) -> None:
                             repr(errors[0]) if errors else "", time.monotonic() - started))
     receipts = Receipts()
     readers = [] if spec.stalled else [
-        asyncio.create_task(connection.read_changes(receipts.record)) for connection in connections
+        asyncio.create_task(connection.record_arrivals(receipts)) for connection in connections
     ]
     loop = asyncio.get_running_loop()
     try:
@@ -239,16 +239,15 @@ async def _collect(
     ended has simply stopped receiving.
     """
     expected = len(commits) * len(readers)
-    first_sent = min(commits, default=0.0)
+    order = sorted(commits)
+    index_of = {sent: index for index, sent in enumerate(order)}
     deadline = time.monotonic() + timeout_s
     delivered = 0
     scanned = 0
-    # Sent_At values grow with every write, so the deliveries of this run are
-    # the receipts whose Sent_At is at least the run's first one.
     while True:
-        sent_at = receipts.sent_at
-        delivered += sum(1 for value in sent_at[scanned:] if value >= first_sent)
-        scanned = len(sent_at)
+        runs = receipts.runs
+        delivered += sum(_commits_in(run, order, index_of)[1] for run in runs[scanned:])
+        scanned = len(runs)
         if delivered >= expected or time.monotonic() >= deadline:
             break
         for reader in readers:
@@ -260,13 +259,35 @@ async def _collect(
     stopped_at = time.time()
     committed_at = array.array("d")
     latencies = array.array("d")
-    for sent, received in zip(receipts.sent_at, receipts.received_at):
-        committed = commits.get(sent)
-        if committed is not None:
+    for run in receipts.runs:
+        first, count = _commits_in(run, order, index_of)
+        for sent in order[first:first + count]:
+            committed = commits[sent]
             committed_at.append(committed)
-            latencies.append(received - committed)
+            latencies.append(run.received - committed)
     receipts.clear()
     return Deliveries(len(readers), committed_at, latencies, stopped_at, 0, "")
+
+
+def _commits_in(run: Run, order: list[float], index_of: dict[float, int]) -> tuple[int, int]:
+    """Return the index in order of the run's first commit of this measurement, and how many it has.
+
+    A run that began before this measurement's first commit counts from that
+    commit on. A run whose count does not match the commits between its first
+    and last Sent_At lost or repeated events, so none of it counts as delivered.
+    """
+    last = index_of.get(run.last_sent)
+    if last is None:
+        return 0, 0
+    first = index_of.get(run.first_sent)
+    if first is None:
+        if not order or run.first_sent >= order[0]:
+            return 0, 0
+        # The run began with commits from before this measurement.
+        first = max(0, last - run.count + 1)
+    elif last - first + 1 != run.count:
+        return 0, 0
+    return first, last - first + 1
 
 
 async def _close(connection: Stream) -> None:
