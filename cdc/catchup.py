@@ -101,9 +101,15 @@ class CatchUp:
         if self._stop.is_set() or self._subscription.closed_reason is not None:
             self.stop()
             return
-        boundary = EventId.boundary(position)
-        if boundary < self._hub.horizon:
+        horizon = self._hub.horizon
+        # The same test as EventId.boundary(position) < horizon, without
+        # building an id for every transaction read.
+        if (position.sequence, position.offset) < (horizon.position.sequence,
+                                                   horizon.position.offset):
             return
+        if position == horizon.position and horizon.row > 0:
+            return
+        boundary = EventId.boundary(position)
         self._subscription.after = max(boundary, self._subscription.after or boundary)
         try:
             self._hub.attach(self._subscription, self._subscription.after, ahead_ok=True)
