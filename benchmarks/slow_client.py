@@ -173,7 +173,11 @@ def _figures(sizes: SlowClientSizes, without: _Run, stalled: _Run) -> list[Figur
 def _change_verdict(
     without: _Run, stalled: _Run, change: Summary | None
 ) -> tuple[bool | None, str]:
-    """Judge the p99 change; None when the two runs cannot be compared."""
+    """Judge the p99 change; None when the two runs cannot be compared.
+
+    Only a rise counts against the target: a stalled client cannot make the
+    others faster, so a lower p99 with it is the machine's noise.
+    """
     if change is None:
         return None, "no window of the run without the stalled client had deliveries"
     windows = without.windows + stalled.windows
@@ -181,15 +185,17 @@ def _change_verdict(
         return None, "inconclusive: readers were dropped as too slow"
     if any(window.p99.lower_bound for window in windows):
         return None, "inconclusive: the p99 values are lower bounds"
-    return abs(change.median) < 100 * MAX_P99_CHANGE, ""
+    if change.median < 0:
+        return True, "lower with the stalled client, which only noise can cause"
+    return change.median < 100 * MAX_P99_CHANGE, ""
 
 
 def _memory_verdict(stalled: _Run) -> tuple[bool | None, str]:
     """Judge whether memory stays bounded; None when the queue limit was never reached."""
     if stalled.stalled_dropped:
-        return True, "the server dropped the stalled client when its queue reached --max-pending"
+        return True, "the server dropped the stalled client when it fell --max-pending changes behind"
     return None, ("inconclusive: the server did not drop the stalled client while the "
-                  "benchmark watched, so its queue never reached --max-pending")
+                  "benchmark watched, so it never fell --max-pending changes behind")
 
 
 def _reach_note(sizes: SlowClientSizes, run: _Run) -> str:
