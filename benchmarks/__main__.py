@@ -24,6 +24,7 @@ from benchmarks.fanout import FanoutSizes
 from benchmarks.latency import LatencySizes
 from benchmarks.report import (
     RunInfo,
+    cpu_times,
     describe_machine,
     describe_versions,
     print_table,
@@ -44,6 +45,8 @@ TIME_BUDGET_S = 13.5 * 60
 # the writing and draining time when planning a run. An estimate: a fresh
 # server took about 2 s and 5,000 connections about 6 s on a 2-core machine.
 STARTUP_ALLOWANCE_S = 15.0
+# Machine table row with the CPU time the host gave to others during each benchmark.
+STEAL_LABEL = "CPU time stolen by the host, by benchmark"
 METHODS = {
     decode.SECTION: decode.METHOD,
     latency.SECTION: latency.METHOD,
@@ -162,8 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 lambda: slow_client.run_slow_client(
                                     database, sizes.slow_client, work_dir)),
         }
+        steal: dict[str, float] = {}
         for name in arguments.only:
-            figures += _run_step(name, steps[name], started, failed)
+            figures += _run_step(name, steps[name], started, failed, steal)
+        machine[STEAL_LABEL] = ", ".join(f"{name} {share:.0f} %" for name, share in steal.items())
 
     info = RunInfo(
         command=_command(argv), sizes=sizes.name, date=today(),
@@ -204,8 +209,14 @@ def _planned_s(name: str, sizes: Sizes) -> float:
     return 2 * (sizes.slow_client.drain_s + STARTUP_ALLOWANCE_S)
 
 
-def _run_step(name: str, step: Step, started: float, failed: list[str]) -> list[Figure]:
-    """Run one benchmark; a failure becomes a row of the table and the run goes on."""
+def _run_step(
+    name: str, step: Step, started: float, failed: list[str], steal: dict[str, float]
+) -> list[Figure]:
+    """Run one benchmark; a failure becomes a row of the table and the run goes on.
+
+    Records in steal the share of the machine's CPU time that the host gave
+    to others while the benchmark ran, in percent.
+    """
     step_started = time.monotonic()
     used_s = step_started - started
     if used_s + step.planned_s > TIME_BUDGET_S:
@@ -213,6 +224,7 @@ def _run_step(name: str, step: Step, started: float, failed: list[str]) -> list[
                   f"this benchmark takes about {step.planned_s:.0f} s")
         print(f"benchmarks: {name} {reason}", flush=True)
         return [Figure(step.section, f"{name} not run", "", note=reason)]
+    stolen_before, total_before = cpu_times()
     try:
         figures = step.run()
     except Exception as error:  # noqa: BLE001 - reported, and the exit status becomes 1
@@ -220,6 +232,9 @@ def _run_step(name: str, step: Step, started: float, failed: list[str]) -> list[
         failed.append(name)
         figures = [Figure(step.section, f"{name} failed", "",
                           note=f"{type(error).__name__}: {error}")]
+    stolen_after, total_after = cpu_times()
+    if total_after > total_before:
+        steal[name] = 100 * (stolen_after - stolen_before) / (total_after - total_before)
     now = time.monotonic()
     print(f"benchmarks: {name} took {now - step_started:.0f} s, "
           f"{now - started:.0f} s so far", flush=True)

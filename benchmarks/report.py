@@ -55,6 +55,21 @@ def describe_machine() -> dict[str, str]:
     }
 
 
+def cpu_times() -> tuple[int, int]:
+    """Return the machine's CPU time stolen by the hypervisor and its total CPU time, in ticks.
+
+    Steal is the time a virtual machine's CPUs were ready to run but the host
+    ran something else (the eighth field of the `cpu` line of /proc/stat).
+    Returns (0, 0) where /proc/stat has no such field.
+    """
+    with open("/proc/stat", encoding="utf-8") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    if len(fields) < 8:
+        return 0, 0
+    # guest and guest_nice (fields 9 and 10) are already counted in user and nice.
+    return fields[7], sum(fields[:8])
+
+
 def describe_versions(server_version: str, tools: dict[str, str]) -> dict[str, str]:
     """Return the versions of Python, the Python packages, the database server and other tools."""
     versions = {"Python": platform.python_version()}

@@ -5,6 +5,7 @@ Timings are not checked: at these sizes they mean nothing.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_quick_run_writes_markdown(
     text = output.read_text(encoding="utf-8")
     assert "## Machine and versions" in text
     assert "## Where the time goes" in text
+    assert re.search(r"\| CPU time stolen by the host, by benchmark \| decode [0-9]+ %, "
+                     r"latency [0-9]+ %, fanout [0-9]+ %, slow-client [0-9]+ % \|", text)
 
 
 def test_quick_figures_are_not_judged() -> None:
