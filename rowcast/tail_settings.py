@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from cdc.errors import InvalidEventId
+from cdc.position import EventId
+
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -23,12 +26,12 @@ class TailSettings:
 
     @classmethod
     def from_arguments(cls, arguments: argparse.Namespace) -> TailSettings:
-        """Read the parsed options; raise ValueError for a URL that is not http(s)."""
+        """Read the parsed options; raise ValueError for a URL that is not http(s) or a bad --since."""
         return cls(
             events_url=events_url(arguments.url),
             tables=tuple(arguments.table or ()),
             operations=tuple(arguments.op or ()),
-            since=arguments.since or None,
+            since=since_id(arguments.since),
             json_lines=arguments.json,
             token=arguments.token or None,
         )
@@ -38,6 +41,24 @@ class TailSettings:
         if self.since:
             params["last_event_id"] = [self.since]
         return httpx.QueryParams(params)
+
+
+def since_id(text: str | None) -> str | None:
+    """Return the --since event id, or None without one; raise ValueError when it is malformed.
+
+    Only the form is checked here: the server tells whether it issued the id.
+    """
+    if not text:
+        return None
+    try:
+        # The binlog basename is the server's to know; any one does for checking the form.
+        EventId.parse(text.strip(), "binlog")
+    except InvalidEventId:
+        raise ValueError(
+            f"invalid --since {text[:80]!r}: expected an event id that rowcast sent, such as "
+            "1f2e3d4c-0000000002-000000000756-0000000001 (the `id:` line of a change, or the "
+            "`id` of a JSON line); leave --since out to start from now") from None
+    return text.strip()
 
 
 def events_url(text: str) -> str:

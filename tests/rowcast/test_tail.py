@@ -340,6 +340,17 @@ def test_bad_op_exits_with_status_2(app: RunningApp, tails: Callable[..., TailPr
     assert tail.out == []
 
 
+def test_malformed_since_names_the_option(tails: Callable[..., TailProcess]) -> None:
+    # No server is needed: the id's form is checked before connecting.
+    tail = tails(f"http://127.0.0.1:{free_port()}", "--since", "garbage")
+    assert tail.process.wait(timeout=WAIT_S) == 2
+    tail.wait_until(lambda: bool(tail.err), "An error message")
+    assert len(tail.err) == 1
+    assert tail.err[0].startswith("rowcast: error: invalid --since 'garbage': expected an event id")
+    assert "leave --since out to start from now" in tail.err[0]
+    assert tail.out == []
+
+
 def test_control_characters_are_escaped(
     app: RunningApp, root: pymysql.Connection, tails: Callable[..., TailProcess]
 ) -> None:
