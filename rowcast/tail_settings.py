@@ -46,7 +46,7 @@ class TailSettings:
 def since_id(text: str | None) -> str | None:
     """Return the --since event id, or None without one; raise ValueError when it is malformed.
 
-    Only the form is checked here: the server tells whether it issued the id.
+    Only the form is checked here: the server checks whether it issued the id.
     """
     if not text:
         return None
