@@ -12,6 +12,10 @@ from cdc.errors import ConfigurationError
 
 DEFAULT_PORT = 3306
 CONNECT_TIMEOUT_S = 10
+# Server error codes of a failed login, the same on MySQL and MariaDB.
+ER_DBACCESS_DENIED_ERROR = 1044
+ER_ACCESS_DENIED_ERROR = 1045
+ER_BAD_DB_ERROR = 1049
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,24 @@ class ConnectionSettings:
         except pymysql.err.OperationalError as error:
             raise ConfigurationError(
                 f"Connecting to {self.masked_url()} failed: {error.args[-1]}. "
-                "Check that the server runs, the host and port are right, and the "
-                "user and password are valid."
+                f"{self._connect_hint(error.args[0])}"
             ) from error
+
+    def _connect_hint(self, code: object) -> str:
+        """Return what to check for a connection error, by server error code."""
+        if code == ER_BAD_DB_ERROR:
+            return (f"The database {self.database!r} does not exist on that server: create it, "
+                    "or name an existing one at the end of the URL (SHOW DATABASES lists them).")
+        if code == ER_DBACCESS_DENIED_ERROR:
+            # The server gives this error for a missing database too, unless
+            # the user may see every database.
+            return (f"Either the database {self.database!r} does not exist, or the user "
+                    f"{self.user!r} may not use it: check the name at the end of the URL "
+                    "(SHOW DATABASES lists the ones this user can see), or grant access.")
+        if code == ER_ACCESS_DENIED_ERROR:
+            return "Check the user name and password in the URL."
+        return ("Check that the server runs, the host and port are right, and the "
+                "user and password are valid.")
 
 
 def mask_url(url: str) -> str:
