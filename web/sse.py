@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -14,6 +15,8 @@ from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.state import app_state
 from web.wire import change_sse_frame, dumps, notice_to_json
+
+logger = logging.getLogger(__name__)
 
 TRANSPORT = "sse"
 # Plain LF line ends, as curl users expect; each ServerSentEvent uses its own
@@ -35,6 +38,7 @@ async def stream_events(request: Request) -> Response:
             hub.position.basename,
         )
     except InvalidParameter as error:
+        logger.info("sse rejected parameter=%s value=%r", error.parameter, error.value[:100])
         return JSONResponse(error.to_dict(), status_code=400)
     if not state.slots.acquire(TRANSPORT):
         return JSONResponse(

@@ -44,6 +44,7 @@ async def stream_websocket(websocket: WebSocket) -> None:
             hub.position.basename,
         )
     except InvalidParameter as error:
+        logger.info("websocket rejected parameter=%s value=%r", error.parameter, error.value[:100])
         await websocket.send_text(dumps({"type": "error", **error.to_dict()}))
         await websocket.close(POLICY_VIOLATION, error.message[:120])
         return

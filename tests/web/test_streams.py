@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -156,13 +157,25 @@ def test_sse_rejects_bad_parameters(
     assert fragment in body["message"]
 
 
-def test_websocket_rejects_bad_op_with_1008(app: RunningApp) -> None:
+def test_websocket_rejects_bad_op_with_1008(
+    app: RunningApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="web.websocket")
     client = WsClient(f"{app.ws_url}/ws?op=upsert")
     error = client.next("error")
     assert error["parameter"] == "op"
     with pytest.raises(Exception):
         client.next(None, timeout=5)
     assert client.close_code == 1008
+    assert "websocket rejected parameter=op value='upsert'" in caplog.messages
+
+
+def test_sse_logs_rejected_parameter(app: RunningApp, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="web.sse")
+    response = httpx.get(f"{app.base_url}/events?op=up%0Asert", timeout=10)
+    assert response.status_code == 400
+    # repr keeps a line break in the value from starting a log line of its own.
+    assert "sse rejected parameter=op value='up\\nsert'" in caplog.messages
 
 
 def test_other_server_id_gets_reset(app: RunningApp) -> None:
