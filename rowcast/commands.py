@@ -124,11 +124,16 @@ def run_demo(arguments: argparse.Namespace) -> int:
     try:
         _check_port_free(arguments.http_host, arguments.http_port)
         database = demo.prepare_database(arguments)
+    except (CdcError, PrivateServerError) as error:
+        return fail(str(error))
+    try:
         app_settings = _app_settings(arguments, database.reader)
         require_ready(database.reader.connect, app_settings.stream.reader.tables,
                       arguments.server_id, arguments.allow_partial_images)
         require_excludable(database.reader.connect, app_settings.stream.reader.excluded_columns)
-    except (CdcError, PrivateServerError) as error:
+        demo.require_scheduler_account(database.scheduler)
+    except CdcError as error:
+        database.close()
         return fail(str(error))
     stop = threading.Event()
     scheduler = Scheduler(functools.partial(database.scheduler.connect),

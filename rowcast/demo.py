@@ -7,9 +7,13 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pymysql
+
 from cdc.connection import ConnectionSettings
+from cdc.errors import ConfigurationError
 from rowcast.paths import GRANTS_FILE, SCHEMA_FILE, SEED_FILE
 from rowcast.private_server import PrivateServer, PrivateServerError, find_server_binary, free_port
+from scheduler.store import is_missing_table, missing_privileges
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,36 @@ def prepare_database(arguments: argparse.Namespace) -> DemoDatabase:
     reader = ConnectionSettings("127.0.0.1", port, READER[0], READER[1], "robots")
     scheduler = replace(reader, user=SCHEDULER[0], password=SCHEDULER[1])
     return DemoDatabase(reader=reader, scheduler=scheduler, server=server)
+
+
+def require_scheduler_account(settings: ConnectionSettings) -> None:
+    """Raise ConfigurationError when the scheduler's account cannot read and change robots.task.
+
+    Without this check a demo against a read-only account would start and
+    show a table that never changes.
+    """
+    connection = settings.connect()
+    try:
+        missing = missing_privileges(connection)
+    except pymysql.err.MySQLError as error:
+        if is_missing_table(error):
+            raise ConfigurationError(
+                f"The table robots.task does not exist on {settings.masked_url()}, and the "
+                "demo's scheduler works on it: load sql/schema.sql and sql/seed.sql into that "
+                "server, or use `rowcast serve` to stream your own tables.") from None
+        raise ConfigurationError(
+            f"Checking the scheduler's privileges on {settings.masked_url()} failed: "
+            f"{error.args[-1] if error.args else error}. Check that the server is up and "
+            "try again.") from error
+    finally:
+        connection.close()
+    if missing:
+        raise ConfigurationError(
+            f"The account {settings.user!r} on {settings.masked_url()} lacks "
+            f"{', '.join(missing)} on robots.task, which the demo's scheduler needs. "
+            f"Run GRANT SELECT, INSERT, UPDATE, DELETE ON robots.task TO the account "
+            "(sql/grants.sql has the full set), or use `rowcast serve` to stream without "
+            "the scheduler.")
 
 
 def print_welcome(host: str, port: int, database: DemoDatabase) -> None:

@@ -142,3 +142,44 @@ def _seconds(value: int | Decimal | None) -> float | None:
     if value is None:
         return None
     return float(value)
+
+
+# Statements that need each privilege the scheduler uses, on no rows: a
+# missing privilege fails them, and they change nothing.
+PRIVILEGE_PROBES = (
+    ("SELECT", "SELECT Task_ID FROM robots.task WHERE FALSE"),
+    ("INSERT", "INSERT INTO robots.task SELECT * FROM robots.task WHERE FALSE"),
+    ("UPDATE", "UPDATE robots.task SET Status = Status WHERE FALSE"),
+    ("DELETE", "DELETE FROM robots.task WHERE FALSE"),
+)
+# Server error codes of a denied privilege and of a missing table.
+_DENIED = frozenset({1044, 1142, 1143})
+_NO_SUCH_TABLE = 1146
+
+
+def missing_privileges(connection: pymysql.connections.Connection) -> list[str]:
+    """Return the privileges on robots.task that the account lacks, of SELECT, INSERT, UPDATE, DELETE.
+
+    Raises pymysql's error when robots.task does not exist. Each probe
+    affects no row, and the transaction is rolled back.
+    """
+    missing = []
+    try:
+        with connection.cursor() as cursor:
+            for privilege, statement in PRIVILEGE_PROBES:
+                try:
+                    cursor.execute(statement)
+                except pymysql.err.MySQLError as error:
+                    if not error.args or error.args[0] not in _DENIED:
+                        raise
+                    missing.append(privilege)
+    finally:
+        connection.rollback()
+    return missing
+
+
+def is_missing_table(error: BaseException) -> bool:
+    """Tell whether a database error means that a table does not exist."""
+    if not isinstance(error, pymysql.err.MySQLError) or not error.args:
+        return False
+    return error.args[0] == _NO_SUCH_TABLE

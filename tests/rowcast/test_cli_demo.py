@@ -213,3 +213,16 @@ def test_demo_unwritable_data_dir_message(
     assert status == 1
     assert f"Cannot write the data folder {blocker / 'demo'}" in error
     assert "--data-dir" in error
+
+
+def test_demo_refuses_account_that_cannot_write(
+    reader_settings: ConnectionSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = cli.main(["demo", "--mysql-url", reader_settings.url(),
+                       "--http-port", str(free_port())])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert "The account 'rowcast_reader'" in error
+    assert "lacks INSERT, UPDATE, DELETE on robots.task" in error
+    assert "`rowcast serve`" in error
+    assert "reader-demo-pw" not in error
