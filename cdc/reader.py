@@ -171,7 +171,7 @@ class BinlogReader:
     def _went_live(self, attempts: int) -> None:
         if attempts:
             logger.info("binlog stream resumed position=%s attempts=%s", self._boundary, attempts)
-        self._sink.reader_state("live", f"Reading the binlog from {self._boundary}")
+        self._sink.reader_state("live", f"Reading the binlog, started at {self._boundary}")
 
     def _open_stream(self) -> BinlogStream:
         connection = self._settings.connection

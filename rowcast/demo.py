@@ -108,6 +108,7 @@ def print_welcome(host: str, port: int, database: DemoDatabase) -> None:
         f"  Database URL:   {editor.url()}\n"
         f"  Edit a row:     mysql -h {editor.host} -P {editor.port} -u {editor.user} "
         f"-p{editor.password} robots -e \"UPDATE task SET Status='REJECTED' WHERE Task_ID=3\"\n"
+        "                  (use a Task_ID the page shows: finished tasks are deleted)\n"
         "  Stop:           Ctrl-C\n",
         flush=True,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from cdc.errors import InvalidEventId
+from cdc.events import Operation
 from cdc.position import EventId
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -26,11 +27,11 @@ class TailSettings:
 
     @classmethod
     def from_arguments(cls, arguments: argparse.Namespace) -> TailSettings:
-        """Read the parsed options; raise ValueError for a URL that is not http(s) or a bad --since."""
+        """Read the parsed options; raise ValueError for a URL that is not http(s), a bad --op or --since."""
         return cls(
             events_url=events_url(arguments.url),
             tables=tuple(arguments.table or ()),
-            operations=tuple(arguments.op or ()),
+            operations=operations(arguments.op or ()),
             since=since_id(arguments.since),
             json_lines=arguments.json,
             token=arguments.token or None,
@@ -41,6 +42,16 @@ class TailSettings:
         if self.since:
             params["last_event_id"] = [self.since]
         return httpx.QueryParams(params)
+
+
+def operations(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Return the --op names; raise ValueError for one that is not an operation."""
+    known = [operation.value for operation in Operation]
+    for name in names:
+        if name not in known:
+            raise ValueError(f"invalid --op {name[:40]!r}: use insert, update or delete "
+                             "(repeat --op or separate them with commas)")
+    return tuple(names)
 
 
 def since_id(text: str | None) -> str | None:

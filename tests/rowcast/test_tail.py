@@ -334,8 +334,8 @@ def test_bad_op_exits_with_status_2(app: RunningApp, tails: Callable[..., TailPr
     assert tail.process.wait(timeout=WAIT_S) == 2
     tail.wait_until(lambda: bool(tail.err), "An error message")
     assert tail.err == [
-        "rowcast: error: Unknown operation 'upsert': use insert, update or delete "
-        "(repeat the parameter or separate values with commas)."
+        "rowcast: error: invalid --op 'upsert': use insert, update or delete "
+        "(repeat --op or separate them with commas)"
     ]
     assert tail.out == []
 
