@@ -27,6 +27,9 @@ T = TypeVar("T")
 # its socket write took 10 to 50 µs of CPU in py-spy profiles of `rowcast serve`.
 HOLD_PER_READER_S = 20e-6
 MAX_HOLD_S = 0.05
+# A shorter hold is not kept: the event loop's timers wait at least about a
+# millisecond, which would delay a few readers more than it saves.
+MIN_HOLD_S = 0.001
 
 
 class ChangeLog(Generic[T]):
@@ -64,7 +67,7 @@ class ChangeLog(Generic[T]):
             return
         hold = min(MAX_HOLD_S, len(self._waiting) * HOLD_PER_READER_S)
         remaining = self._last_wake + hold - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or hold < MIN_HOLD_S:
             self._wake()
         else:
             self._scheduled_wake = asyncio.get_running_loop().call_later(remaining, self._wake)

@@ -49,47 +49,39 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
-class _Encoded:
-    """The wire forms of one change event, each made when first requested."""
-
-    __slots__ = ("id_text", "json", "sse_frame", "ws_message")
-
-    def __init__(self, event: ChangeEvent) -> None:
-        self.id_text = str(event.id)
-        self.json = dumps(change_to_dict(event, self.id_text))
-        self.sse_frame: bytes | None = None
-        self.ws_message: str | None = None
+# An event's wire forms are a plain tuple of (JSON text, SSE frame, WebSocket
+# message). The cycle collector stops tracking a tuple that holds only strings,
+# so the thousands of buffered events do not make its full collections longer.
+_JSON, _SSE_FRAME, _WS_MESSAGE = range(3)
 
 
-def _encoded(event: ChangeEvent) -> _Encoded:
+def _encoded(event: ChangeEvent) -> tuple[str, bytes, str]:
     """Return the event's wire forms. Every subscriber gets the same event object, so it is encoded once."""
-    encoded = event.wire
-    if encoded is None:
-        encoded = event.wire = _Encoded(event)
-    return encoded
+    wire: tuple[str, bytes, str] | None = event.wire
+    if wire is None:
+        id_text = str(event.id)
+        json = dumps(change_to_dict(event, id_text))
+        wire = event.wire = (
+            json,
+            f"id: {id_text}\nevent: change\ndata: {json}\n\n".encode(),
+            '{"type":"change",' + json[1:],
+        )
+    return wire
 
 
 def change_to_json(event: ChangeEvent) -> str:
-    """Return the event's JSON text, encoding it only the first time it is asked for."""
-    return _encoded(event).json
+    """Return the event's JSON text, encoding it only the first time it is requested."""
+    return _encoded(event)[_JSON]
 
 
 def change_sse_frame(event: ChangeEvent) -> bytes:
     """Return the event's Server-Sent Events frame. JSON text never contains a raw line break."""
-    encoded = _encoded(event)
-    if encoded.sse_frame is None:
-        encoded.sse_frame = (
-            f"id: {encoded.id_text}\nevent: change\ndata: {encoded.json}\n\n".encode()
-        )
-    return encoded.sse_frame
+    return _encoded(event)[_SSE_FRAME]
 
 
 def change_ws_message(event: ChangeEvent) -> str:
     """Return the event's WebSocket message: its JSON with the type field in front."""
-    encoded = _encoded(event)
-    if encoded.ws_message is None:
-        encoded.ws_message = '{"type":"change",' + encoded.json[1:]
-    return encoded.ws_message
+    return _encoded(event)[_WS_MESSAGE]
 
 
 def notice_to_json(notice: Notice) -> str:

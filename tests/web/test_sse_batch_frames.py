@@ -1,11 +1,14 @@
-"""Streams that take every event share the framing of identical batches."""
+"""Each event is encoded once, and streams that take every event share the framing of identical batches."""
 
 from __future__ import annotations
+
+import gc
 
 from cdc.events import ChangeEvent, Operation
 from cdc.hub import Notice
 from cdc.position import BinlogPosition, EventId
 from web.sse import _BatchFrames, _frames
+from web.wire import change_sse_frame, change_ws_message
 
 
 def change(offset: int) -> ChangeEvent:
@@ -43,3 +46,12 @@ def test_oldest_batch_is_forgotten() -> None:
     data, _ = cache.frames(first)
     cache.frames([change(300), change(400)])
     assert cache.frames(first)[0] is not data
+
+
+def test_encoded_event_adds_no_collector_work() -> None:
+    event = change(100)
+    assert change_sse_frame(event).startswith(b"id: ")
+    assert change_ws_message(event).startswith('{"type":"change",')
+    # The collector untracks a tuple of strings at its next pass.
+    gc.collect()
+    assert not gc.is_tracked(event.wire)
