@@ -85,9 +85,10 @@ class Subscription:
     def pending_items(self) -> list[Item]:
         """Return the pending items without taking them."""
         items = list(self._pending.values())
-        if self._log is not None:
-            unread = self._log.read(self._cursor, self._log.end - self._cursor)
-            items += self._accepted(unread, self._skip_through)[0]
+        log = self._log
+        if log is not None:
+            cursor = max(self._cursor, log.start)
+            items += self._accepted(log.read(cursor, log.end - cursor), self._skip_through)[0]
         return items
 
     def follow(self, log: ChangeLog[Item]) -> None:
