@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -60,21 +61,32 @@ def table(root: pymysql.Connection) -> pymysql.Connection:
     return root
 
 
-@pytest.fixture
-def reading(
-    reader_settings: ConnectionSettings, table: pymysql.Connection
+@contextlib.contextmanager
+def running_reader(
+    reader_settings: ConnectionSettings, table: pymysql.Connection, server_id: int
 ) -> Iterator[tuple[Collector, BinlogReader]]:
+    """Run a reader of TABLE from its current position on a thread until the block ends."""
     collector = Collector()
-    settings = ReaderSettings(reader_settings, TableFilter.parse(TABLE), server_id=7101,
+    settings = ReaderSettings(reader_settings, TableFilter.parse(TABLE), server_id=server_id,
                               heartbeat_s=0.5)
     reader = BinlogReader(settings, collector, current_position(table))
     stop = threading.Event()
     thread = threading.Thread(target=reader.run, args=(stop,))
     thread.start()
-    yield collector, reader
-    stop.set()
-    thread.join(timeout=WAIT_S)
+    try:
+        yield collector, reader
+    finally:
+        stop.set()
+        thread.join(timeout=WAIT_S)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def reading(
+    reader_settings: ConnectionSettings, table: pymysql.Connection
+) -> Iterator[tuple[Collector, BinlogReader]]:
+    with running_reader(reader_settings, table, server_id=7101) as running:
+        yield running
 
 
 def test_unsigned_columns_after_a_year_column(
@@ -135,19 +147,9 @@ def test_reader_works_through_pymysql_packets(
         self._rfile = None
 
     monkeypatch.setattr(BinlogStream, "open", open_without_rfile)
-    collector = Collector()
-    settings = ReaderSettings(reader_settings, TableFilter.parse(TABLE), server_id=7106,
-                              heartbeat_s=0.5)
-    reader = BinlogReader(settings, collector, current_position(table))
-    stop = threading.Event()
-    thread = threading.Thread(target=reader.run, args=(stop,))
-    thread.start()
-    try:
+    with running_reader(reader_settings, table, server_id=7106) as (collector, _):
         with table.cursor() as cursor:
             cursor.execute(f"INSERT INTO {TABLE} (id, u) VALUES (9, 9)")
         [change] = collector.wait_for(1)
-    finally:
-        stop.set()
-        thread.join(timeout=WAIT_S)
     assert change.after is not None
     assert change.after["u"] == 9

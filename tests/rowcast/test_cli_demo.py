@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,47 +16,18 @@ import pymysql
 import pytest
 
 from cdc.connection import ConnectionSettings
+from cli_process import START_TIMEOUT_S, CliProcess
 from clients import SseClient
 from rowcast import cli, demo
 from rowcast.private_server import free_port
 
-START_TIMEOUT_S = 60.0
 
 
-class DemoProcess:
+class DemoProcess(CliProcess):
     """A `rowcast demo` child process whose output lines are collected in a thread."""
 
     def __init__(self, data_dir: Path, http_port: int) -> None:
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rowcast.cli", "demo", "--http-port", str(http_port),
-             "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        )
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for_line(self, pattern: str) -> re.Match[str]:
-        compiled = re.compile(pattern)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    match = compiled.search(line)
-                    if match:
-                        return match
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.process.poll() is not None:
-                    raise AssertionError(f"No line matching {pattern!r} in:\n" + "\n".join(self.lines))
-                self._changed.wait(remaining)
+        super().__init__("demo", "--http-port", str(http_port), "--data-dir", str(data_dir))
 
 
 @pytest.fixture

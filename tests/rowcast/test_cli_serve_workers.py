@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +13,10 @@ import pymysql
 import pytest
 
 from cdc.connection import ConnectionSettings
+from cli_process import START_TIMEOUT_S, CliProcess
 from clients import SseClient
 from rowcast.private_server import free_port
 
-START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 40.0
 # Clients a test opens at most while waiting for each worker to serve some.
 MAX_CLIENTS = 40
@@ -28,55 +24,21 @@ SHUTDOWN_REASON = "the server is shutting down; reconnect with the last event id
 _first_server_ids = iter(range(7601, 8000, 10))
 
 
-class WorkersProcess:
+class WorkersProcess(CliProcess):
     """A `rowcast serve --workers N` child process whose output lines are collected in a thread."""
 
     def __init__(self, reader_settings: ConnectionSettings, workers: int, *options: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rowcast.cli", "serve", "--mysql-url", reader_settings.url(),
-             "--http-port", str(self.port), "--workers", str(workers),
-             "--server-id", str(next(_first_server_ids)), *options],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        super().__init__(
+            "serve", "--mysql-url", reader_settings.url(), "--http-port", str(self.port),
+            "--workers", str(workers), "--server-id", str(next(_first_server_ids)), *options,
         )
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-
-    def wait_for_line(self, pattern: str) -> re.Match[str]:
-        """Return the first match among the output lines, waiting for it."""
-        compiled = re.compile(pattern)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        with self._changed:
-            while True:
-                for line in self.lines:
-                    match = compiled.search(line)
-                    if match:
-                        return match
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.process.poll() is not None:
-                    raise AssertionError(
-                        f"No line matching {pattern!r} in:\n" + "\n".join(self.lines))
-                self._changed.wait(remaining)
 
     def wait_ready(self) -> list[int]:
         """Wait until every worker serves; return the worker pids."""
         match = self.wait_for_line(r"workers ready \(pids ([\d, ]+)\)")
         return [int(pid) for pid in match[1].split(", ")]
-
-    def output(self) -> str:
-        self._reader.join(timeout=STOP_TIMEOUT_S)
-        return "\n".join(self.lines)
 
     def stop(self) -> int:
         """Stop the parent with SIGTERM as a service manager would; return its exit status."""
@@ -228,7 +190,7 @@ def test_sigterm_stops_every_worker(
     for client in clients:
         reasons.append(client.next("closed").data["reason"])
         client.close()
-    output = serve_workers.output()
+    output = serve_workers.output(STOP_TIMEOUT_S)
     assert min(served.values()) >= 1, served
     assert status == 0, output
     assert reasons == [SHUTDOWN_REASON] * len(clients)
@@ -248,7 +210,7 @@ def test_dead_worker_is_reported_and_replaced(serve_workers: WorkersProcess) -> 
         rf"worker started worker={died[1]} pid=(?!{pids[0]}\b)(\d+)")
     new_pid = int(restarted[1])
     status = serve_workers.stop()
-    output = serve_workers.output()
+    output = serve_workers.output(STOP_TIMEOUT_S)
     assert new_pid not in pids
     assert status == 0, output
     for pid in (new_pid, pids[1]):
@@ -273,7 +235,7 @@ def run_serve(reader_settings: ConnectionSettings, workers: int, *options: str) 
     finally:
         if process.process.poll() is None:
             process.process.kill()
-    return status, process.output()
+    return status, process.output(STOP_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("case", ["busy port", "source server id", "unknown column"])

@@ -35,6 +35,16 @@ def write_updates(server: PrivateServer, count: int, start: int = 0) -> None:
     connection.close()
 
 
+def watch_updates(base_url: str, server: PrivateServer, count: int) -> list[dict[str, Any]]:
+    """Write count updates while a new stream watches, and return the changes it received."""
+    first = SseClient(f"{base_url}/events")
+    first.next("status")
+    write_updates(server, count)
+    changes = first.changes(count)
+    first.close()
+    return changes
+
+
 def names(changes: list[dict[str, Any]]) -> list[str]:
     return [change["after"]["Task_Name"] for change in changes]
 
@@ -44,11 +54,7 @@ def test_resume_beyond_buffer_reads_binlog(
 ) -> None:
     app = start_app(reader_settings, hub=HubSettings(buffer_events=5))
     try:
-        first = SseClient(f"{app.base_url}/events")
-        first.next("status")
-        write_updates(mysql_server, 40)
-        changes = first.changes(40)
-        first.close()
+        changes = watch_updates(app.base_url, mysql_server, 40)
         assert names(changes) == [f"write {number}" for number in range(40)]
 
         for cut in (0, 7, 33, 34, 38):
@@ -164,11 +170,7 @@ def test_resume_inside_an_event_closes_with_reason(
 ) -> None:
     app = start_app(reader_settings, hub=HubSettings(buffer_events=5))
     try:
-        first = SseClient(f"{app.base_url}/events")
-        first.next("status")
-        write_updates(mysql_server, 10)
-        changes = first.changes(10)
-        first.close()
+        changes = watch_updates(app.base_url, mysql_server, 10)
         # Same server and file, but offset 100 is inside the binlog's first event.
         source, sequence, _, _ = changes[0]["id"].split("-")
         bad_id = f"{source}-{sequence}-{100:012d}-{1:010d}"
