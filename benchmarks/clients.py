@@ -269,7 +269,7 @@ class Receipts:
     """Arrival times of change events, as runs of consecutive events.
 
     The writer's Sent_At values grow with every commit, and a stream delivers
-    changes in commit order, so a run stands for every commit from its first
+    changes in commit order, so a run covers every commit from its first
     Sent_At to its last. The collector checks each run's count against that.
     """
 

@@ -9,8 +9,9 @@ kept item has lost its place.
 
 Waking a reader costs far more than the items it then sends, because each
 wake ends in a socket write of its own. So when many readers wait, the log
-wakes them at most once per a short hold that grows with their number: under
-load each write carries several changes, and a lone reader is woken at once.
+wakes them at most once per hold, a short wait that grows with their number.
+Under load each write then carries several changes, while a few readers are
+woken at once.
 """
 
 from __future__ import annotations

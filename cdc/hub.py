@@ -103,8 +103,9 @@ class ChangeHub:
             self._append(event)
         self._log.append(events)
         self._trim_log()
-        for event in events:
-            self._push(event)
+        if self._pushed:
+            for event in events:
+                self._push(event)
         self.advance(end)
 
     def advance(self, position: BinlogPosition) -> None:

@@ -1,7 +1,7 @@
 """One subscriber's place in the stream: a cursor into the shared log, and its own queue.
 
 Live items reach most subscribers through the hub's shared log, which each
-reads from its own cursor. The subscriber's own queue holds what only it gets:
+reads from its own cursor. The subscriber's own queue contains what only it gets:
 the backlog of a resume, and, for a coalescing subscriber, every item, so that
 a new change can merge into a pending change of the same row.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Union
@@ -18,6 +19,8 @@ from cdc.change_log import ChangeLog
 from cdc.coalesce import RowIdentity, can_merge, merge, row_identity
 from cdc.events import ChangeEvent
 from cdc.position import EventId
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ EventFilter = Callable[[ChangeEvent], bool]
 
 
 def accept_every_event(event: ChangeEvent) -> bool:
-    """The filter of a stream that takes every change; reading the log skips calling it."""
+    """Accept any change: the filter of a stream that takes them all, which reading the log skips calling."""
     return True
 
 
@@ -181,7 +184,7 @@ class Subscription:
 
         Returns [] once closed and drained. A limit keeps the batch a sender
         has in memory small when a client lags far behind. The subscription's
-        own queue goes first: it holds only items older than the log's.
+        own queue goes first, because it contains only items older than the log's.
         """
         while True:
             if self._pending:
@@ -202,7 +205,9 @@ class Subscription:
     def _read_log(self, log: ChangeLog[Item], limit: int | None) -> list[Item]:
         if self._cursor < log.start:
             # The hub drops a subscriber before trimming what it has not read,
-            # so only a subscription the hub no longer knows gets here.
+            # so only a subscription the hub no longer tracks gets here.
+            logger.warning("subscriber fell behind the trimmed log subscriber=%s cursor=%s "
+                           "log_start=%s", self.number, self._cursor, log.start)
             self.close(f"too slow: fell more than {log.capacity} items behind the stream; "
                        "reconnect with the last event id to resume")
             return []
@@ -224,7 +229,7 @@ class Subscription:
                 if skip_through is not None:
                     if item.id <= skip_through:
                         continue
-                    # The log is in id order: nothing later needs the comparison.
+                    # The log is in id order, so nothing later needs the comparison.
                     skip_through = None
                 if not accepts(item):
                     continue

@@ -33,7 +33,7 @@ def publish(hub: ChangeHub, *offsets: int, table: str = "task") -> list[ChangeEv
     return events
 
 
-def test_log_reads_by_sequence_number_and_trims_in_steps() -> None:
+def test_log_trims_in_steps() -> None:
     log: ChangeLog[int] = ChangeLog(capacity=4)
     log.append(range(5))
     assert (log.start, log.end) == (0, 5)
@@ -79,15 +79,15 @@ def test_waiting_subscriber_wakes_for_a_new_item() -> None:
     asyncio.run(scenario())
 
 
-def test_filter_applies_to_log_items_but_not_to_notices() -> None:
+def test_filter_skips_changes_not_notices() -> None:
     async def scenario() -> None:
         hub = ChangeHub(position(4))
         subscription = hub.subscribe(None, lambda event: event.table == "task")
         publish(hub, 100, table="other")
         hub.set_reader_status("reconnecting", "lost")
-        wanted = publish(hub, 300)
+        task_changes = publish(hub, 300)
         assert await subscription.next_batch() == [
-            Notice("status", {"state": "reconnecting", "message": "lost"}), *wanted,
+            Notice("status", {"state": "reconnecting", "message": "lost"}), *task_changes,
         ]
 
     asyncio.run(scenario())
@@ -105,7 +105,7 @@ def test_resume_backlog_comes_before_live_items() -> None:
     asyncio.run(scenario())
 
 
-def test_handover_ahead_of_the_reader_skips_what_was_delivered() -> None:
+def test_handover_ahead_skips_delivered() -> None:
     async def scenario() -> None:
         hub = ChangeHub(position(4))
         subscription = hub.new_subscription(accept_every_event)
@@ -131,7 +131,7 @@ def test_close_keeps_unread_items_and_stops_reading() -> None:
     asyncio.run(scenario())
 
 
-def test_lagging_filtered_subscriber_is_dropped_keeping_its_oldest_items() -> None:
+def test_lagging_subscriber_keeps_oldest_items() -> None:
     async def scenario() -> None:
         hub = ChangeHub(position(4), HubSettings(max_pending=8))
         keeping_up = hub.subscribe(None, accept_every_event)
@@ -143,8 +143,8 @@ def test_lagging_filtered_subscriber_is_dropped_keeping_its_oldest_items() -> No
         assert keeping_up.closed_reason is None
         assert stalled.closed_reason is not None and "too slow" in stalled.closed_reason
         assert hub.stats.slow_subscribers_dropped == 1
-        kept = await stalled.next_batch()
-        assert kept == [event for event in sent[:8] if event.table == "task"]
+        remaining = await stalled.next_batch()
+        assert remaining == [event for event in sent[:8] if event.table == "task"]
         assert await stalled.next_batch() == []
 
     asyncio.run(scenario())
@@ -184,7 +184,7 @@ def test_lone_reader_is_woken_at_once() -> None:
     asyncio.run(scenario())
 
 
-def test_copies_of_an_event_do_not_share_its_encoding() -> None:
+def test_event_copy_drops_encoding() -> None:
     event = change(100)
     event.wire = "encoded"
     assert event.with_last(False).wire is None
