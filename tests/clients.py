@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,20 @@ class SseMessage:
     event: str
     id: str | None
     data: Any
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[SseMessage]:
+    """Parse Server-Sent Events from response lines, skipping comments and retry hints."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "event" in fields or "data" in fields:
+                yield SseMessage(fields.get("event", "message"), fields.get("id"),
+                                 json.loads(fields["data"]) if fields.get("data") else None)
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
 
 
 class SseClient:
@@ -63,7 +78,7 @@ class SseClient:
                 continue
             else:
                 name, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
+                value = value.removeprefix(" ")
                 if name == "retry":
                     self.retry = int(value)
                 elif name == "data" and "data" in fields:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from web.health import healthz, metrics, readyz
 from web.limits import StreamSlots
 from web.resume_wait import WaitingChangeStream
 from web.security import TokenMiddleware
+from web.send_watch import SendWatch
 from web.snapshots import get_table, get_tasks
 from web.sse import stream_events
 from web.state import AppSettings, AppState
@@ -66,10 +69,16 @@ def create_app(settings: AppSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stream = WaitingChangeStream(settings.stream, settings.resume_ahead_wait_s)
         await stream.start()
-        app.state.rowcast = AppState(settings, stream, StreamSlots(settings.max_streams))
+        send_watch = SendWatch(settings.send_timeout_s)
+        app.state.rowcast = AppState(settings, stream, StreamSlots(settings.max_streams),
+                                     send_watch)
+        watching = asyncio.create_task(send_watch.run(), name="sse-send-watch")
         try:
             yield
         finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             await stream.stop()
 
     routes = [

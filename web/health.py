@@ -87,6 +87,10 @@ class _StreamCollector(Collector):
         yield CounterMetricFamily("rowcast_slow_subscribers_dropped",
                                   "Subscribers disconnected for falling too far behind",
                                   value=hub.stats.slow_subscribers_dropped)
+        yield CounterMetricFamily("rowcast_sse_stalled_streams_closed",
+                                  "SSE streams closed because one write took longer than "
+                                  "the send timeout",
+                                  value=state.send_watch.stalled)
         yield CounterMetricFamily("rowcast_streams_refused",
                                   "Streams refused at the connection limit",
                                   value=state.slots.refused)

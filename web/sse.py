@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -13,6 +13,7 @@ from cdc.events import ChangeEvent
 from cdc.hub import Item, Notice, accept_every_event
 from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
+from web.send_watch import WatchedEventSourceResponse
 from web.state import app_state
 from web.wire import change_sse_frame, dumps, notice_to_json
 
@@ -76,11 +77,12 @@ async def stream_events(request: Request) -> Response:
             state.stream.close(subscription)
             state.slots.release(TRANSPORT)
 
-    return EventSourceResponse(
+    return WatchedEventSourceResponse(
         events(),
+        state.send_watch,
+        subscription.number,
         ping=state.settings.ping_s,
         sep=SEPARATOR,
-        send_timeout=state.settings.send_timeout_s,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 

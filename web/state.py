@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from cdc.stream import ChangeStream, StreamSettings
 from web.limits import StreamSlots
+from web.send_watch import SendWatch
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class AppState:
     settings: AppSettings
     stream: ChangeStream
     slots: StreamSlots
+    # Ends SSE streams whose client stopped reading.
+    send_watch: SendWatch
     # Change events sent, by transport.
     sent: collections.Counter[str] = field(default_factory=collections.Counter)
 

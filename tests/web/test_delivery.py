@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import json
 import queue
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,13 @@ from typing import Any
 import httpx
 import pymysql
 import pytest
+from clients import SseClient, SseMessage, WsClient, parse_sse
+from servers import READER_PASSWORD, RunningApp, start_app, start_server
 
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
-from clients import SseClient, SseMessage, WsClient
 from rowcast.paths import GRANTS_FILE, SCHEMA_FILE
 from rowcast.private_server import PrivateServer
-from servers import READER_PASSWORD, RunningApp, start_app, start_server
 
 # Seconds to wait for one message, a snapshot or the writer. It only turns a hang into a failure.
 WAIT_S = 30.0
@@ -453,20 +452,6 @@ def test_resumes_during_burst_lose_nothing(
     assert written == writer.committed
     assert catch_ups >= read.beyond_buffer
     assert catch_ups < read.resumes
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[SseMessage]:
-    """Parse Server-Sent Events from response lines, skipping comments and retry hints."""
-    fields: dict[str, str] = {}
-    for line in lines:
-        if line == "":
-            if "event" in fields or "data" in fields:
-                yield SseMessage(fields.get("event", "message"), fields.get("id"),
-                                 json.loads(fields["data"]) if fields.get("data") else None)
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields[name] = value.removeprefix(" ")
 
 
 def write_pages(server: PrivateServer, normal: SseClient) -> list[dict[str, Any]]:

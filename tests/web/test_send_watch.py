@@ -1,0 +1,163 @@
+"""A client that stops reading is closed after the send timeout, and loses nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pymysql
+import pytest
+
+from cdc.connection import ConnectionSettings
+from cdc.hub import HubSettings
+from clients import SseClient, parse_sse
+from rowcast.private_server import PrivateServer
+from servers import RunningApp, start_app
+from web.send_watch import SendWatch
+
+WAIT_S = 30.0
+SEND_TIMEOUT_S = 1.0
+ROWS = 10
+# Each round updates every row with bodies of BODY_CHARS characters, and the
+# event carries the body before and after: about 24 MB in all, far more than
+# the socket buffers of a client that reads nothing hold (a few MB).
+ROUNDS = 150
+BODY_CHARS = 8000
+STALLED_METRIC = "rowcast_sse_stalled_streams_closed_total"
+
+
+class _Stream:
+    """Stands in for a response in SendWatch.check: a send under way since some time."""
+
+    def __init__(self, since: float | None) -> None:
+        self.since = since
+        self.ended_at: float | None = None
+
+    def sending_for(self, now: float) -> float:
+        return 0.0 if self.since is None else now - self.since
+
+    def end_stalled(self, now: float) -> None:
+        self.ended_at = now
+
+
+def test_check_ends_stuck_streams_only() -> None:
+    watch = SendWatch(timeout_s=10.0)
+    idle, busy, stuck = _Stream(None), _Stream(95.0), _Stream(89.0)
+    for stream in (idle, busy, stuck):
+        watch.add(stream)  # type: ignore[arg-type]
+
+    watch.check(100.0)
+    watch.check(101.0)
+
+    assert (idle.ended_at, busy.ended_at, stuck.ended_at) == (None, None, 100.0)
+    assert watch.stalled == 1
+
+
+@pytest.mark.parametrize("timeout_s", [0, -1.5])
+def test_timeout_must_be_positive(timeout_s: float) -> None:
+    with pytest.raises(ValueError, match=repr(timeout_s)):
+        SendWatch(timeout_s)
+
+
+@pytest.fixture
+def stall_table(root: pymysql.Connection) -> Iterator[None]:
+    with root.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS robots.stall_pages")
+        cursor.execute("CREATE TABLE robots.stall_pages (id INT PRIMARY KEY, body MEDIUMTEXT)")
+        cursor.executemany("INSERT INTO robots.stall_pages VALUES (%s, '')",
+                           [(row,) for row in range(1, ROWS + 1)])
+    yield
+    with root.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS robots.stall_pages")
+
+
+def test_stalled_client_closed_then_resumes(
+    mysql_server: PrivateServer, reader_settings: ConnectionSettings, stall_table: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="web.send_watch")
+    app = start_app(reader_settings, tables="robots.stall_pages",
+                    hub=HubSettings(max_pending=ROUNDS * ROWS * 2),
+                    send_timeout_s=SEND_TIMEOUT_S)
+    url = f"{app.base_url}/events"
+    stalled_http = httpx.Client(timeout=httpx.Timeout(WAIT_S))
+    normal = SseClient(url)
+    try:
+        normal.next("status")
+        # send() returns once the headers arrived; the body stays unread.
+        stalled = stalled_http.send(stalled_http.build_request("GET", url), stream=True)
+        try:
+            written = write_rounds(mysql_server, normal)
+            wait_for_metric(app, f"{STALLED_METRIC} 1.0")
+            # Only the reading client's stream is still open.
+            assert metric_line(app, 'rowcast_subscribers{transport="sse"}') == \
+                'rowcast_subscribers{transport="sse"} 1.0'
+            stalled_changes = read_to_end(stalled)
+        finally:
+            stalled.close()
+        assert 0 < len(stalled_changes) < len(written), "the stalled stream was not cut short"
+        assert ids_of(stalled_changes) == ids_of(written)[:len(stalled_changes)]
+
+        resumed = SseClient(url, headers={"Last-Event-ID": stalled_changes[-1]["id"]})
+        try:
+            rest = [resumed.next().data for _ in range(len(written) - len(stalled_changes))]
+        finally:
+            resumed.close()
+        assert ids_of(stalled_changes + rest) == ids_of(written)
+    finally:
+        normal.close()
+        stalled_http.close()
+        app.stop()
+    assert any("stopped reading" in record.getMessage() for record in caplog.records)
+
+
+def write_rounds(server: PrivateServer, normal: SseClient) -> list[dict[str, Any]]:
+    """Update every row ROUNDS times; return the changes as the reading client got them."""
+    connection = server.root_connection("robots")
+    changes: list[dict[str, Any]] = []
+    try:
+        with connection.cursor() as cursor:
+            for round_number in range(ROUNDS):
+                body = f"{round_number:05d} " + "xyz"[round_number % 3] * BODY_CHARS
+                cursor.execute("UPDATE stall_pages SET body = %s", (body,))
+                changes += [normal.next(timeout=WAIT_S).data for _ in range(ROWS)]
+    finally:
+        connection.close()
+    return changes
+
+
+def metric_line(app: RunningApp, name: str) -> str | None:
+    text = httpx.get(f"{app.base_url}/metrics", timeout=WAIT_S).text
+    return next((line for line in text.splitlines() if line.startswith(name + " ")), None)
+
+
+def wait_for_metric(app: RunningApp, expected: str) -> None:
+    name = expected.split(" ")[0]
+    deadline = time.monotonic() + WAIT_S
+    while (line := metric_line(app, name)) != expected:
+        if time.monotonic() > deadline:
+            pytest.fail(f"/metrics showed {line!r} after {WAIT_S} s, expected {expected!r}")
+        time.sleep(0.1)
+
+
+def read_to_end(response: httpx.Response) -> list[dict[str, Any]]:
+    """Read what the server sent before it closed the stream; fail on a `closed` event."""
+    changes: list[dict[str, Any]] = []
+    try:
+        for message in parse_sse(response.iter_lines()):
+            if message.event == "closed":
+                pytest.fail(f"The stream ended with a closed event: {message.data}")
+            if message.event == "change":
+                changes.append(message.data)
+    except httpx.RemoteProtocolError:
+        # The server closed the connection inside the chunked body, as it does
+        # for a response that never finished.
+        pass
+    return changes
+
+
+def ids_of(changes: list[dict[str, Any]]) -> list[str]:
+    return [change["id"] for change in changes]

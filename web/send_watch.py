@@ -1,0 +1,109 @@
+"""End SSE streams whose write to the client has not returned in time.
+
+sse-starlette can bound each send by itself, but it opens a cancel scope
+around every send to do so, and with thousands of clients that each get a
+few writes a second the scope costs more than the write. Here each stream
+notes when its current send began, and one task per app looks at every
+stream once a second and cancels the streams stuck for longer than the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable
+from typing import Any
+
+import anyio
+from sse_starlette import EventSourceResponse
+from starlette.types import Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+# The longest wait in seconds between two checks of the open streams. A
+# stalled stream ends between the limit and the limit plus this wait.
+CHECK_INTERVAL_S = 1.0
+
+
+class SendWatch:
+    """The open watched streams, and the task that ends those stuck in a send."""
+
+    def __init__(self, timeout_s: float) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"send timeout must be above 0 seconds, got {timeout_s!r}")
+        self.timeout_s = timeout_s
+        self.interval_s = min(CHECK_INTERVAL_S, timeout_s / 4)
+        self._streams: set[WatchedEventSourceResponse] = set()
+        # Streams ended because a send took too long, since the app started.
+        self.stalled = 0
+
+    def add(self, stream: WatchedEventSourceResponse) -> None:
+        self._streams.add(stream)
+
+    def discard(self, stream: WatchedEventSourceResponse) -> None:
+        self._streams.discard(stream)
+
+    def check(self, now: float) -> None:
+        """End every stream whose current send began more than the limit before `now`."""
+        for stream in [s for s in self._streams if s.sending_for(now) > self.timeout_s]:
+            self._streams.discard(stream)
+            self.stalled += 1
+            stream.end_stalled(now)
+
+    async def run(self) -> None:
+        """Check the streams until cancelled."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            self.check(time.monotonic())
+
+
+class WatchedEventSourceResponse(EventSourceResponse):
+    """An EventSourceResponse whose sends a SendWatch bounds, instead of one scope per send."""
+
+    def __init__(self, content: AsyncIterable[Any], watch: SendWatch, subscriber: int,
+                 **options: Any) -> None:
+        super().__init__(content, send_timeout=None, **options)
+        self._watch = watch
+        self._subscriber = subscriber
+        self._sending_since: float | None = None
+        self._cancel_scope: anyio.CancelScope | None = None
+
+    def sending_for(self, now: float) -> float:
+        """Return the seconds the current send has taken, 0 when none is under way."""
+        since = self._sending_since
+        return 0.0 if since is None else now - since
+
+    def end_stalled(self, now: float) -> None:
+        """Cancel the whole response: its stream, heartbeat and disconnect listener."""
+        logger.warning(
+            "sse client stopped reading subscriber=%s send_waited_s=%.1f; closing the stream, "
+            "the client can resume with its last event id",
+            self._subscriber, self.sending_for(now),
+        )
+        if self._cancel_scope is not None:
+            self._cancel_scope.cancel()
+
+    # NOTE: this overrides a private method of sse-starlette 3.x, through which
+    # every data and heartbeat send goes. tests/web/test_send_watch.py fails
+    # when a release stops calling it.
+    async def _send_with_timeout(self, send: Send, message: Message) -> None:
+        self._sending_since = time.monotonic()
+        try:
+            await send(message)
+        except BaseException:
+            # As sse-starlette does: the transport is in an unknown state, so
+            # no closing send is attempted after this one.
+            self._send_interrupted = True
+            raise
+        finally:
+            self._sending_since = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with anyio.CancelScope() as cancel_scope:
+            self._cancel_scope = cancel_scope
+            self._watch.add(self)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self._watch.discard(self)
