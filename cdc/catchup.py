@@ -86,14 +86,14 @@ class CatchUp:
             )
 
     def _on_state(self, state: str, message: str) -> None:
+        # Runs on the reader thread; logging is thread-safe.
         logger.debug("catch-up reader state=%s message=%s", state, message)
 
     def on_transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        """Queue a transaction's events; runs on the event loop thread."""
+        """Queue the events of one or more transactions that end at `end`; runs on the loop."""
         if self._stop.is_set():
             return
-        for event in events:
-            self._subscription.offer(event, backlog=True)
+        self._subscription.offer_backlog(events)
         self.on_progress(end)
 
     def on_progress(self, position: BinlogPosition) -> None:
@@ -121,11 +121,15 @@ class CatchUp:
         self.stop()
 
 
-class _PacedSink(LoopSink):
-    """Holds the catch-up reader back while its client has a full queue.
+class _PacedSink:
+    """Hands the catch-up reader's changes to the event loop in runs, at the client's pace.
 
-    The reader thread waits before handing over each transaction, so a slow
-    client slows its own catch-up instead of filling memory.
+    A catch-up reader often passes on a transaction of one change, faster than
+    the loop could take a callback for each. So the changes wait here in one
+    run, with the position after the last transaction read, and one wake-up of
+    the loop takes the whole run. The reader thread waits while the run and
+    the client's queue together reach its limit, so a slow client slows its
+    own catch-up instead of filling memory.
     """
 
     def __init__(
@@ -137,17 +141,61 @@ class _PacedSink(LoopSink):
         subscription: Subscription,
         stop: threading.Event,
     ) -> None:
-        super().__init__(loop, on_transaction, on_progress, on_state)
+        self._loop = loop
+        self._on_transaction = on_transaction
+        self._on_progress = on_progress
+        self._on_state = on_state
         self._subscription = subscription
         self._stop = stop
+        self._lock = threading.Lock()
+        self._events: list[ChangeEvent] = []
+        self._position: BinlogPosition | None = None
+        # True while a hand-over of the run is scheduled on the loop.
+        self._scheduled = False
 
     def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        # Reading the queue length from this thread is a benign race: it only
+        # Reading the lengths from this thread is a benign race: it only
         # decides how long to wait.
-        while (self._subscription.pending_count >= self._subscription.max_pending
+        limit = self._subscription.max_pending
+        while (self._subscription.pending_count + len(self._events) >= limit
                and not self._stop.is_set()):
             self._stop.wait(PACE_WAIT_S)
-        super().transaction(events, end)
+        with self._lock:
+            self._events += events
+            self._position = end
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._schedule()
+
+    def progress(self, position: BinlogPosition) -> None:
+        with self._lock:
+            self._position = position
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._schedule()
+
+    def reader_state(self, state: str, message: str) -> None:
+        self._on_state(state, message)
+
+    def _schedule(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._hand_over)
+        except RuntimeError:
+            # The loop has closed during shutdown; the reader stops right after.
+            logger.debug("event loop closed, dropping catch-up changes")
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            events, self._events = self._events, []
+            position, self._scheduled = self._position, False
+        if position is None:
+            return
+        if events:
+            self._on_transaction(events, position)
+        else:
+            self._on_progress(position)
 
 
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:

@@ -121,6 +121,25 @@ class Subscription:
         self._append(item)
         return True
 
+    def offer_backlog(self, events: list[ChangeEvent]) -> None:
+        """Queue backlog change events given in id order, as offer(event, backlog=True) does."""
+        after = self.after
+        if events and after is not None and events[0].id <= after:
+            events = [event for event in events if after < event.id]
+        if self.coalesce:
+            for event in events:
+                self.offer(event, backlog=True)
+            return
+        if self.accepts is not accept_every_event:
+            events = [event for event in events if self.accepts(event)]
+        if not events:
+            return
+        self._allowance += len(events)
+        pending, arrivals = self._pending, self._arrivals
+        for event in events:
+            pending[next(arrivals)] = event
+        self._ready.set()
+
     def _append(self, item: Item) -> None:
         slot = next(self._arrivals)
         self._pending[slot] = item

@@ -56,3 +56,43 @@ def test_change_taken_in_a_batch_no_longer_merges() -> None:
     assert pending[0] is later_first
     assert isinstance(pending[1], ChangeEvent) and pending[1].after == {"id": 2, "v": 2}
     assert pending[1].before == {"id": 2, "v": 0}
+
+
+def offered_one_by_one(subscription: Subscription, events: list[ChangeEvent]) -> list[object]:
+    for event in events:
+        subscription.offer(event, backlog=True)
+    return subscription.pending_items()
+
+
+def test_backlog_run_queues_what_single_offers_queue() -> None:
+    events = [update(row_id % 3, value) for value, row_id in enumerate(range(12), start=1)]
+    after = events[4].id
+    cases = [
+        {},
+        {"coalesce": True},
+        {"accepts": lambda event: event.key["id"] != 1},
+    ]
+    for options in cases:
+        accepts = options.get("accepts", lambda event: True)
+        coalesce = bool(options.get("coalesce", False))
+        single = Subscription(1, accepts, max_pending=5, coalesce=coalesce)
+        single.after = after
+        run = Subscription(2, accepts, max_pending=5, coalesce=coalesce)
+        run.after = after
+
+        run.offer_backlog(events)
+
+        expected = offered_one_by_one(single, events)
+        assert [item.id for item in run.pending_items()] == \
+            [item.id for item in expected], options  # type: ignore[attr-defined]
+        assert run.pending_count == single.pending_count
+        # Backlog items never count against max_pending, so the run is not dropped.
+        assert run.offer(update(7, 99))
+
+
+def test_backlog_run_after_every_event_queues_nothing() -> None:
+    events = [update(1, value) for value in range(3)]
+    subscription = Subscription(1, lambda event: True, max_pending=5)
+    subscription.after = events[-1].id
+    subscription.offer_backlog(events)
+    assert subscription.pending_count == 0
