@@ -24,10 +24,13 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 # Seconds of hold between wake-ups per waiting reader, and the longest hold.
-# NOTE: 20 µs per reader is an estimate, not tuned per machine: one wake and
-# its socket write took 10 to 50 µs of CPU in py-spy profiles of `rowcast serve`.
-HOLD_PER_READER_S = 20e-6
-MAX_HOLD_S = 0.05
+# One wake and its socket write took about 20 to 65 µs of CPU in py-spy
+# profiles of `rowcast serve`, so at 40 µs a reader the wake-ups keep the
+# loop busy for about half of each hold or less. With 1,000 readers a change
+# waits at most 40 ms, and with 2,500 readers 100 ms.
+# NOTE: these are estimates from two 2-core machines, not tuned per machine.
+HOLD_PER_READER_S = 40e-6
+MAX_HOLD_S = 0.25
 # A shorter hold is not kept: the event loop's timers wait at least about a
 # millisecond, which would delay a few readers more than it saves.
 MIN_HOLD_S = 0.001
