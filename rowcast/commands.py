@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import gc
 import logging
 import signal
 import socket
@@ -159,6 +160,7 @@ def serve_http(
     host:port itself. on_started runs once the server accepts connections.
     """
     app = create_app(settings)
+    _space_full_collections()
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on",
@@ -182,6 +184,23 @@ def serve_http(
     if not server.started:
         return fail(f"the web server did not start on {host}:{port}; see the log above")
     return 0
+
+
+# Young-generation collections between two full collections of the cycle
+# collector; Python's default is 10.
+FULL_COLLECTION_EVERY = 1000
+
+
+def _space_full_collections() -> None:
+    """Make full garbage collections about 100 times rarer than by default.
+
+    A full collection walks every tracked object, and the buffered change
+    events are most of them: in the latency benchmark at 4,000 commits a
+    second each one paused the event loop for 40 to 75 ms, every 3 to 7 s,
+    which made the p99 latency. Young collections still free most garbage.
+    """
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 def _app_settings(arguments: argparse.Namespace, connection: ConnectionSettings) -> AppSettings:
