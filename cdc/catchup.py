@@ -154,8 +154,8 @@ class _PacedSink:
         self._scheduled = False
 
     def transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        # Reading the lengths from this thread is a benign race: it only
-        # decides how long to wait.
+        # Reading the lengths from this thread is a benign race, because it
+        # only decides how long to wait.
         limit = self._subscription.max_pending
         while (self._subscription.pending_count + len(self._events) >= limit
                and not self._stop.is_set()):

@@ -24,10 +24,10 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 # Seconds of hold between wake-ups per waiting reader, and the longest hold.
-# One wake and its socket write took about 20 to 65 µs of CPU in py-spy
-# profiles of `rowcast serve`, so at 40 µs a reader the wake-ups keep the
-# loop busy for about half of each hold or less. With 1,000 readers a change
-# waits at most 40 ms, and with 2,500 readers 100 ms.
+# One wake and its socket write took 20 to 65 µs of CPU in py-spy profiles
+# of `rowcast serve` on two machines. So the wake-ups after one hold take
+# about half of the next hold on the faster machine, and all of it on the
+# slower one. With 1,000 readers a change waits at most 40 ms, with 2,500 100 ms.
 # NOTE: these are estimates from two 2-core machines, not tuned per machine.
 HOLD_PER_READER_S = 40e-6
 MAX_HOLD_S = 0.25

@@ -195,9 +195,10 @@ def _space_full_collections() -> None:
     """Make full garbage collections about 100 times rarer than by default.
 
     A full collection walks every tracked object, and the buffered change
-    events are most of them: in the latency benchmark at 4,000 commits a
-    second each one paused the event loop for 40 to 75 ms, every 3 to 7 s,
-    which made the p99 latency. Young collections still free most garbage.
+    events are most of them. In the latency benchmark at 4,000 commits a
+    second, each one paused the event loop for 40 to 75 ms every 3 to 7 s,
+    and these pauses made the p99 latency. Young collections still free
+    most garbage.
     """
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)

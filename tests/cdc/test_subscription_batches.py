@@ -64,7 +64,7 @@ def offered_one_by_one(subscription: Subscription, events: list[ChangeEvent]) ->
     return subscription.pending_items()
 
 
-def test_backlog_run_queues_what_single_offers_queue() -> None:
+def test_backlog_run_matches_single_offers() -> None:
     events = [update(row_id % 3, value) for value, row_id in enumerate(range(12), start=1)]
     after = events[4].id
     cases = [
@@ -90,7 +90,7 @@ def test_backlog_run_queues_what_single_offers_queue() -> None:
         assert run.offer(update(7, 99))
 
 
-def test_backlog_run_after_every_event_queues_nothing() -> None:
+def test_backlog_run_before_after_skipped() -> None:
     events = [update(1, value) for value in range(3)]
     subscription = Subscription(1, lambda event: True, max_pending=5)
     subscription.after = events[-1].id
