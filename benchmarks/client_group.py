@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Union
 
-from benchmarks.clients import Receipts, Run, SseConnection, WsConnection
+from benchmarks.clients import Receipts, Run, SseArrivals, SseConnection, WsConnection
 
 CONNECT_TIMEOUT_S = 180.0
 # Seconds a client process may take beyond its collect timeout to reply.
@@ -31,7 +31,7 @@ CONNECT_CONCURRENCY = 50
 # leaves its backlog in the server (see clients._open_socket).
 STALLED_RECEIVE_BUFFER = 4096
 
-Stream = Union[SseConnection, WsConnection]
+Stream = Union[SseArrivals, SseConnection, WsConnection]
 
 
 @dataclass(frozen=True)
@@ -185,10 +185,10 @@ def _child_main(spec: GroupSpec, pipe: Connection) -> None:
 
 async def _run_group(spec: GroupSpec, pipe: Connection) -> None:
     started = time.monotonic()
-    connections, errors = await _open_all(spec)
+    receipts = Receipts()
+    connections, errors = await _open_all(spec, receipts)
     pipe.send(ConnectReport(len(connections), len(errors),
                             repr(errors[0]) if errors else "", time.monotonic() - started))
-    receipts = Receipts()
     readers = [] if spec.stalled else [
         asyncio.create_task(connection.record_arrivals(receipts)) for connection in connections
     ]
@@ -211,15 +211,18 @@ async def _run_group(spec: GroupSpec, pipe: Connection) -> None:
             await _close(connection)
 
 
-async def _open_all(spec: GroupSpec) -> tuple[list[Stream], list[BaseException]]:
+async def _open_all(
+    spec: GroupSpec, receipts: Receipts
+) -> tuple[list[Stream], list[BaseException]]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def open_one() -> Stream:
         async with gate:
             if spec.kind == "ws":
                 return await WsConnection.open(spec.port, spec.query)
-            buffer = STALLED_RECEIVE_BUFFER if spec.stalled else None
-            return await SseConnection.open(spec.port, spec.query, buffer)
+            if spec.stalled:
+                return await SseConnection.open(spec.port, spec.query, STALLED_RECEIVE_BUFFER)
+            return await SseArrivals.open(spec.port, spec.query, receipts)
 
     outcomes = await asyncio.gather(
         *(open_one() for _ in range(spec.clients)), return_exceptions=True

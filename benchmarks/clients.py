@@ -11,12 +11,14 @@ import json
 import re
 import socket
 import time
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as connect_blocking
 
 HOST = "127.0.0.1"
 READ_SIZE = 65536
@@ -129,40 +131,6 @@ class SseConnection:
                 if self._dispatch(event, received, handle):
                     return
 
-    async def record_arrivals(self, receipts: Receipts) -> None:
-        """Record the change events of each read as one run, until the stream ends.
-
-        One client process reads thousands of connections, so it reads only
-        the first and last Sent_At value of each read and counts the events
-        between them. Parsing every event took more CPU than the server it
-        measures with 5,000 clients.
-        """
-        for event in self._take_events():
-            self._dispatch(event, time.time(), receipts.record)
-        while True:
-            data = await self._reader.read(READ_SIZE)
-            if not data:
-                return
-            received = time.time()
-            text = self._pending + self._decoder.feed(data)
-            if b"\r" in text:
-                text = text.replace(b"\r\n", b"\n")
-            end = text.rfind(b"\n\n")
-            if end < 0:
-                self._pending = text
-                continue
-            # Searching within bounds instead of slicing saves copying the text.
-            self._pending = text[end + 2:]
-            count = text.count(SSE_CHANGE, 0, end)
-            if count:
-                first = _after_sent_at(text, text.find(_AFTER_IMAGE_END, 0, end))
-                last = _after_sent_at(text, text.rfind(_AFTER_IMAGE_END, 0, end))
-                receipts.record_run(first, last, count, received)
-            # A `closed` event is the last one the server sends, so it ends the text.
-            tail = text[max(0, end - CLOSED_EVENT_MAX):end]
-            if SSE_CLOSED[1:] in tail:
-                self._dispatch(b"\n" + tail.rsplit(b"\n\n", 1)[-1], received, receipts.record)
-
     def close(self) -> None:
         self._writer.close()
 
@@ -207,6 +175,128 @@ class SseConnection:
     def _take_events(self) -> list[bytes]:
         events, self._events = self._events, []
         return events
+
+
+class SseArrivals(asyncio.Protocol):
+    """One GET /events stream that records its change events in runs as they arrive.
+
+    One client process reads thousands of these, so each read is parsed in
+    data_received: asyncio's StreamReader took about a quarter of such a
+    process's time for its buffering and task wake-ups. Of each read only the
+    first and last Sent_At value are parsed, and the change events between
+    them counted: parsing every event took more CPU than the server it
+    measures with 5,000 clients.
+    """
+
+    def __init__(self, receipts: Receipts) -> None:
+        loop = asyncio.get_running_loop()
+        self._receipts = receipts
+        self._transport: asyncio.BaseTransport | None = None
+        # The response head until it is complete, then None.
+        self._head: bytes | None = b""
+        self._decoder = ChunkedDecoder()
+        self._pending = b""
+        # Resolves once the status event, which follows the subscription, has arrived.
+        self._subscribed: asyncio.Future[None] = loop.create_future()
+        self._ended: asyncio.Future[None] = loop.create_future()
+        # The reason the server gave when it ended the stream, such as a too slow client.
+        self.closed_reason: str | None = None
+
+    @classmethod
+    async def open(cls, port: int, query: str, receipts: Receipts) -> SseArrivals:
+        """Send the request and wait for the status event. Later change events go to receipts."""
+        loop = asyncio.get_running_loop()
+        transport, stream = await asyncio.wait_for(
+            loop.create_connection(lambda: cls(receipts), HOST, port), OPEN_TIMEOUT_S)
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(
+            f"GET /events?{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode("ascii")
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(stream._subscribed), OPEN_TIMEOUT_S)
+        except BaseException:
+            transport.close()
+            raise
+        return stream
+
+    async def record_arrivals(self, receipts: Receipts) -> None:
+        """Wait until the stream ends. Its change events go to the receipts given to open."""
+        if receipts is not self._receipts:
+            raise ValueError("this stream records into the receipts it was opened with")
+        await asyncio.shield(self._ended)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._subscribed.done():
+            self._subscribed.set_exception(exc or StreamError("GET /events ended before its "
+                                                              "status event"))
+        if not self._ended.done():
+            self._ended.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        received = time.time()
+        try:
+            if self._head is not None:
+                data = self._read_head(data)
+            self._record(self._pending + self._decoder.feed(data), received)
+        except StreamError as error:
+            if not self._subscribed.done():
+                self._subscribed.set_exception(error)
+            self.close()
+
+    def _read_head(self, data: bytes) -> bytes:
+        """Take the response head from data once complete; return the body bytes after it."""
+        assert self._head is not None
+        head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            self._head = head
+            return b""
+        self._head = None
+        status_line = head.split(b"\r\n", 1)[0]
+        if b" 200 " not in status_line:
+            raise StreamError(
+                f"GET /events returned {status_line.decode(errors='replace')!r}; expected 200 OK")
+        if b"transfer-encoding: chunked" not in head[:end].lower():
+            raise StreamError("GET /events responded without chunked transfer encoding, "
+                              "which this client expects from uvicorn")
+        return head[end + 4:]
+
+    def _record(self, text: bytes, received: float) -> None:
+        # Lines may end in CRLF or LF (sse-starlette 3 sends CRLF).
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n")
+        end = text.rfind(b"\n\n")
+        if end < 0:
+            self._pending = text
+            return
+        # Searching within bounds instead of slicing saves copying the text.
+        self._pending = text[end + 2:]
+        start = 0
+        if not self._subscribed.done():
+            status = text.find(SSE_STATUS[1:], 0, end)
+            if status < 0:
+                return
+            start = text.find(b"\n\n", status) + 1
+            self._subscribed.set_result(None)
+        count = text.count(SSE_CHANGE, start, end)
+        if count:
+            first = _after_sent_at(text, text.find(_AFTER_IMAGE_END, start, end))
+            last = _after_sent_at(text, text.rfind(_AFTER_IMAGE_END, start, end))
+            self._receipts.record_run(first, last, count, received)
+        # A `closed` event is the last one the server sends, so it ends the text.
+        tail = text[max(start, end - CLOSED_EVENT_MAX):end]
+        if SSE_CLOSED[1:] in tail:
+            event = tail.rsplit(b"\n\n", 1)[-1]
+            data = event.split(SSE_DATA[1:], 1)[1].split(b"\n", 1)[0]
+            self.closed_reason = str(json.loads(data).get("reason"))
 
 
 class WsConnection:
@@ -323,3 +413,30 @@ async def _open_socket(
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, (HOST, port))
     return await asyncio.open_connection(sock=sock)
+
+
+@contextmanager
+def first_streams(port: int, kind: str, query: str, count: int) -> Iterator[None]:
+    """Open count streams of the kind, read each one's first event, and close them on exit.
+
+    A server's first requests pay one-time costs, such as modules that load on
+    first use, which a figure of memory per client should not include.
+    """
+    with ExitStack() as streams:
+        for _ in range(count):
+            if kind == "ws":
+                connection = streams.enter_context(connect_blocking(
+                    f"ws://{HOST}:{port}/ws?{query}", open_timeout=OPEN_TIMEOUT_S))
+                connection.recv(timeout=OPEN_TIMEOUT_S)
+                continue
+            sse = streams.enter_context(socket.create_connection((HOST, port), OPEN_TIMEOUT_S))
+            sse.sendall(f"GET /events?{query} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                        "Accept: text/event-stream\r\n\r\n".encode("ascii"))
+            received = b""
+            while b"event: status" not in received:
+                data = sse.recv(READ_SIZE)
+                if not data:
+                    raise ConnectionError(f"the server on port {port} closed the stream "
+                                          f"before its first event: {received[:200]!r}")
+                received += data
+        yield

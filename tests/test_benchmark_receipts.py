@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from benchmarks.client_group import _commits_in
-from benchmarks.clients import Receipts, Run, SseConnection
+from benchmarks.clients import Receipts, Run, SseArrivals, StreamError
 
 ORDER = [10.0, 11.0, 12.0, 13.0]
 INDEX_OF = {sent: index for index, sent in enumerate(ORDER)}
@@ -37,25 +37,42 @@ def chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
+HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"transfer-encoding: chunked\r\n\r\n")
+OPENING = b": rowcast change stream\nretry: 2000\n\nevent: status\ndata: {}\n\n"
+
+
 def test_sse_reads_become_runs() -> None:
-    async def scenario() -> Receipts:
-        reader = asyncio.StreamReader()
-        connection = SseConnection(reader, None)  # type: ignore[arg-type]
+    async def scenario() -> tuple[SseArrivals, Receipts]:
         receipts = Receipts()
-        task = asyncio.create_task(connection.record_arrivals(receipts))
+        stream = SseArrivals(receipts)
+        ended = asyncio.create_task(stream.record_arrivals(receipts))
         body = frame(10.25) + frame(11.5) + b"event: status\ndata: {}\n\n" + frame(12.75)
         closed = b'event: closed\ndata: {"reason": "too slow"}\n\n'
-        # The first read ends inside the third event, which the second read completes.
-        for data in (chunk(body[:-30]), chunk(body[-30:]), chunk(closed) + b"0\r\n\r\n"):
-            reader.feed_data(data)
-            for _ in range(3):
-                await asyncio.sleep(0)
-        reader.feed_eof()
-        await asyncio.wait_for(task, 5)
-        assert connection.closed_reason == "too slow"
-        return receipts
+        # The head ends inside the first read, whose body ends inside the third
+        # change event, which the next read completes.
+        reads = [HEAD[:20], HEAD[20:] + chunk(OPENING) + chunk(body[:-30]),
+                 chunk(body[-30:]), chunk(closed) + b"0\r\n\r\n"]
+        for data in reads:
+            stream.data_received(data)
+        assert stream._subscribed.done()
+        stream.connection_lost(None)
+        await asyncio.wait_for(ended, 5)
+        return stream, receipts
 
-    receipts = asyncio.run(scenario())
+    stream, receipts = asyncio.run(scenario())
+    assert stream.closed_reason == "too slow"
     assert [(run.first_sent, run.last_sent, run.count) for run in receipts.runs] == [
         (10.25, 11.5, 2), (12.75, 12.75, 1),
     ]
+
+
+def test_sse_error_status_fails_open() -> None:
+    async def scenario() -> BaseException | None:
+        stream = SseArrivals(Receipts())
+        stream.data_received(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+        return stream._subscribed.exception()
+
+    error = asyncio.run(scenario())
+    assert isinstance(error, StreamError)
+    assert "503" in str(error)
