@@ -49,8 +49,8 @@ def test_sse_reads_become_runs() -> None:
         ended = asyncio.create_task(stream.record_arrivals(receipts))
         body = frame(10.25) + frame(11.5) + b"event: status\ndata: {}\n\n" + frame(12.75)
         closed = b'event: closed\ndata: {"reason": "too slow"}\n\n'
-        # The head ends inside the first read, whose body ends inside the third
-        # change event, which the next read completes.
+        # The head comes in two reads. The body of the second ends inside the
+        # third change event, which the next read completes.
         reads = [HEAD[:20], HEAD[20:] + chunk(OPENING) + chunk(body[:-30]),
                  chunk(body[-30:]), chunk(closed) + b"0\r\n\r\n"]
         for data in reads:
