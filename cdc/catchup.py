@@ -192,10 +192,15 @@ class _PacedSink:
             position, self._scheduled = self._position, False
         if position is None:
             return
-        if events:
-            self._on_transaction(events, position)
-        else:
-            self._on_progress(position)
+        try:
+            if events:
+                self._on_transaction(events, position)
+            else:
+                self._on_progress(position)
+        except Exception:
+            # As LoopSink does: log it, and let the reader go on.
+            logger.exception("catch-up hand-over failed subscriber=%s position=%s",
+                             self._subscription.number, position)
 
 
 def catch_up_settings(settings: ReaderSettings, slot: int) -> ReaderSettings:
