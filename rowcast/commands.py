@@ -28,6 +28,7 @@ from rowcast import demo, workers
 from rowcast.private_server import PrivateServerError
 from scheduler import Scheduler, SchedulerSettings
 from web.app import begin_shutdown, create_app
+from web.send_watch import TrackedHttpProtocol
 from web.state import AppSettings
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ def serve_http(
         # 45 KB) and compresses each change again for every client, which undoes
         # encoding it once. Change events are small, so they go uncompressed.
         ws_per_message_deflate=False,
+        # Lets a stream whose client stopped reading drop its connection.
+        http=TrackedHttpProtocol,
     )
     server = _Server(config, on_exit=lambda: begin_shutdown(app), on_started=on_started)
     # uvicorn handles SIGINT and SIGTERM itself, then raises the signal again

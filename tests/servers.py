@@ -22,6 +22,7 @@ from cdc.stream import StreamSettings
 from cdc.tables import TableFilter
 from rowcast.private_server import PrivateServer, find_server_binary, free_port
 from web.app import begin_shutdown, create_app
+from web.send_watch import TrackedHttpProtocol
 from web.state import AppSettings, AppState, app_state
 
 READER_PASSWORD = "reader-demo-pw"
@@ -86,7 +87,8 @@ def start_app(
     port = port or free_port()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                            timeout_graceful_shutdown=2, ws_per_message_deflate=False)
+                            timeout_graceful_shutdown=2, ws_per_message_deflate=False,
+                            http=TrackedHttpProtocol)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -5,12 +5,21 @@ around every send to do so, and with thousands of clients that each get a
 few writes a second the scope costs more than the write. Here each stream
 notes when its current send began, and one task per app looks at every
 stream once a second and cancels the streams stuck for longer than the limit.
+
+Cancelling ends the response, but uvicorn then closes the connection with
+transport.close(), which waits until the client has read what is buffered.
+A client that reads nothing but stays connected would keep its socket open
+in the server. So the server runs TrackedHttpProtocol, which keeps each
+connection's transport under its addresses, and a stalled stream resets
+its connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import time
 from collections.abc import AsyncIterable
 from typing import Any
@@ -18,12 +27,56 @@ from typing import Any
 import anyio
 from sse_starlette import EventSourceResponse
 from starlette.types import Message, Receive, Scope, Send
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 logger = logging.getLogger(__name__)
 
 # The longest wait in seconds between two checks of the open streams. A
 # stalled stream ends between the limit and the limit plus this wait.
 CHECK_INTERVAL_S = 1.0
+
+# (client, server) addresses of a TCP connection, each (host, port) as in an ASGI scope.
+Connection = tuple[tuple[str, int], tuple[str, int]]
+
+# Transports of the open connections of every app in this process.
+_transports: dict[Connection, asyncio.BaseTransport] = {}
+
+
+class TrackedHttpProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol, whose transports a stalled stream can find and abort."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._peer = _connection_key(transport.get_extra_info("peername"),
+                                     transport.get_extra_info("sockname"))
+        if self._peer is not None:
+            _transports[self._peer] = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._peer is not None and _transports.get(self._peer) is self.transport:
+            del _transports[self._peer]
+        super().connection_lost(exc)
+
+
+def _reset(transport: asyncio.BaseTransport) -> None:
+    """Close a connection at once, dropping what is buffered for the client.
+
+    abort() alone drops the transport's buffer, but the kernel would go on
+    trying to send the socket's buffer until its retries run out. A zero
+    linger time makes the close reset the connection.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _connection_key(client: Any, server: Any) -> Connection | None:
+    """Return the (client, server) pair of two TCP addresses, or None for other sockets."""
+    if not all(isinstance(address, (tuple, list)) and len(address) >= 2
+               for address in (client, server)):
+        return None
+    return (str(client[0]), int(client[1])), (str(server[0]), int(server[1]))
 
 
 class SendWatch:
@@ -68,6 +121,7 @@ class WatchedEventSourceResponse(EventSourceResponse):
         self._subscriber = subscriber
         self._sending_since: float | None = None
         self._cancel_scope: anyio.CancelScope | None = None
+        self._connection: Connection | None = None
 
     def sending_for(self, now: float) -> float:
         """Return the seconds the current send has taken, 0 when none is under way."""
@@ -75,12 +129,15 @@ class WatchedEventSourceResponse(EventSourceResponse):
         return 0.0 if since is None else now - since
 
     def end_stalled(self, now: float) -> None:
-        """Cancel the whole response: its stream, heartbeat and disconnect listener."""
+        """Drop the connection, and cancel the response: stream, heartbeat and disconnect listener."""
+        transport = _transports.get(self._connection) if self._connection else None
         logger.warning(
-            "sse client stopped reading subscriber=%s send_waited_s=%.1f; closing the stream, "
-            "the client can resume with its last event id",
-            self._subscriber, self.sending_for(now),
+            "sse client stopped reading subscriber=%s client=%s send_waited_s=%.1f; closing "
+            "the connection, the client can resume with its last event id",
+            self._subscriber, self._connection and self._connection[0], self.sending_for(now),
         )
+        if transport is not None:
+            _reset(transport)
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
@@ -100,6 +157,7 @@ class WatchedEventSourceResponse(EventSourceResponse):
             self._sending_since = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._connection = _connection_key(scope.get("client"), scope.get("server"))
         with anyio.CancelScope() as cancel_scope:
             self._cancel_scope = cancel_scope
             self._watch.add(self)

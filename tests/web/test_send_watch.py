@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import re
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,12 +14,13 @@ from typing import Any
 import httpx
 import pymysql
 import pytest
+from clients import SseClient, parse_sse
+from servers import RunningApp, start_app
 
+from benchmarks.clients import ChunkedDecoder
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
-from clients import SseClient, parse_sse
 from rowcast.private_server import PrivateServer
-from servers import RunningApp, start_app
 from web.send_watch import SendWatch
 
 WAIT_S = 30.0
@@ -82,36 +87,70 @@ def test_stalled_client_closed_then_resumes(
     app = start_app(reader_settings, tables="robots.stall_pages",
                     hub=HubSettings(max_pending=ROUNDS * ROWS * 2),
                     send_timeout_s=SEND_TIMEOUT_S)
-    url = f"{app.base_url}/events"
-    stalled_http = httpx.Client(timeout=httpx.Timeout(WAIT_S))
-    normal = SseClient(url)
+    normal = SseClient(f"{app.base_url}/events")
     try:
         normal.next("status")
-        # send() returns once the headers arrived; the body stays unread.
-        stalled = stalled_http.send(stalled_http.build_request("GET", url), stream=True)
-        try:
+        with open_unread_stream(app) as (stalled, status_id):
             written = write_rounds(mysql_server, normal)
             wait_for_metric(app, f"{STALLED_METRIC} 1.0")
             # Only the reading client's stream is still open.
             assert metric_line(app, 'rowcast_subscribers{transport="sse"}') == \
                 'rowcast_subscribers{transport="sse"} 1.0'
-            stalled_changes = read_to_end(stalled)
-        finally:
-            stalled.close()
-        assert 0 < len(stalled_changes) < len(written), "the stalled stream was not cut short"
-        assert ids_of(stalled_changes) == ids_of(written)[:len(stalled_changes)]
+            # The server reset the connection, although the client never read.
+            assert wait_for_error(stalled) == errno.ECONNRESET
 
-        resumed = SseClient(url, headers={"Last-Event-ID": stalled_changes[-1]["id"]})
+        # The client resumes after the last id it read, that of the status event.
+        resumed = SseClient(f"{app.base_url}/events", headers={"Last-Event-ID": status_id})
         try:
-            rest = [resumed.next().data for _ in range(len(written) - len(stalled_changes))]
+            changes = [resumed.next().data for _ in written]
         finally:
             resumed.close()
-        assert ids_of(stalled_changes + rest) == ids_of(written)
+        assert [change["id"] for change in changes] == [change["id"] for change in written]
     finally:
         normal.close()
-        stalled_http.close()
         app.stop()
     assert any("stopped reading" in record.getMessage() for record in caplog.records)
+
+
+@contextlib.contextmanager
+def open_unread_stream(app: RunningApp) -> Iterator[tuple[socket.socket, str]]:
+    """Open /events on a socket with a small receive buffer and read up to the status event.
+
+    Yields the socket and the status event's id, the id a client resumes after.
+    """
+    host, port = app.base_url.removeprefix("http://").split(":")
+    stream = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Set before connecting, so that the TCP window stays small.
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream.settimeout(WAIT_S)
+    try:
+        stream.connect((host, int(port)))
+        stream.sendall(f"GET /events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += stream.recv(1)
+        decoder = ChunkedDecoder()
+        body = ""
+        # Byte by byte, so that nothing after the status event is read.
+        while not re.search(r"event: status\r?\n.*\n\r?\n", body):
+            body += decoder.feed(stream.recv(1)).decode()
+        status = next(parse_sse(body.replace("\r\n", "\n").split("\n")))
+        assert status.event == "status"
+        assert status.id is not None
+        yield stream, status.id
+    finally:
+        stream.close()
+
+
+def wait_for_error(stream: socket.socket) -> int:
+    """Return the socket's pending error once it has one, without reading."""
+    deadline = time.monotonic() + WAIT_S
+    while (error := stream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)) == 0:
+        if time.monotonic() > deadline:
+            pytest.fail(f"The server kept the stalled connection open {WAIT_S} s after "
+                        "closing its stream")
+        time.sleep(0.1)
+    return error
 
 
 def write_rounds(server: PrivateServer, normal: SseClient) -> list[dict[str, Any]]:
@@ -141,23 +180,3 @@ def wait_for_metric(app: RunningApp, expected: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"/metrics showed {line!r} after {WAIT_S} s, expected {expected!r}")
         time.sleep(0.1)
-
-
-def read_to_end(response: httpx.Response) -> list[dict[str, Any]]:
-    """Read what the server sent before it closed the stream; fail on a `closed` event."""
-    changes: list[dict[str, Any]] = []
-    try:
-        for message in parse_sse(response.iter_lines()):
-            if message.event == "closed":
-                pytest.fail(f"The stream ended with a closed event: {message.data}")
-            if message.event == "change":
-                changes.append(message.data)
-    except httpx.RemoteProtocolError:
-        # The server closed the connection inside the chunked body, as it does
-        # for a response that never finished.
-        pass
-    return changes
-
-
-def ids_of(changes: list[dict[str, Any]]) -> list[str]:
-    return [change["id"] for change in changes]
