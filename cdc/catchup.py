@@ -19,7 +19,7 @@ from collections.abc import Callable
 from cdc.errors import PositionUnavailable, SnapshotFailed
 from cdc.events import ChangeEvent
 from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
-from cdc.loop_sink import LoopSink
+from cdc.loop_sink import LoopSink, call_soon_or_drop
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
 
@@ -86,11 +86,11 @@ class CatchUp:
             )
 
     def _on_state(self, state: str, message: str) -> None:
-        # Runs on the reader thread; logging is thread-safe.
+        # Runs on the reader thread, which is fine because logging is thread-safe.
         logger.debug("catch-up reader state=%s message=%s", state, message)
 
     def on_transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        """Queue the events of one or more transactions that end at `end`; runs on the loop."""
+        """Queue the events of one or more transactions that end at `end`. Runs on the loop."""
         if self._stop.is_set():
             return
         self._subscription.offer_backlog(events)
@@ -122,7 +122,7 @@ class CatchUp:
 
 
 class _PacedSink:
-    """Hands the catch-up reader's changes to the event loop in runs, at the client's pace.
+    """Hand-over of a catch-up reader's changes to the event loop, in runs and at the client's pace.
 
     A catch-up reader often passes on a transaction of one change, faster than
     the loop could take a callback for each. So the changes wait here in one
@@ -166,7 +166,7 @@ class _PacedSink:
             if self._scheduled:
                 return
             self._scheduled = True
-        self._schedule()
+        call_soon_or_drop(self._loop, self._hand_over, "catch-up changes")
 
     def progress(self, position: BinlogPosition) -> None:
         with self._lock:
@@ -174,17 +174,10 @@ class _PacedSink:
             if self._scheduled:
                 return
             self._scheduled = True
-        self._schedule()
+        call_soon_or_drop(self._loop, self._hand_over, "catch-up changes")
 
     def reader_state(self, state: str, message: str) -> None:
         self._on_state(state, message)
-
-    def _schedule(self) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._hand_over)
-        except RuntimeError:
-            # The loop has closed during shutdown; the reader stops right after.
-            logger.debug("event loop closed, dropping catch-up changes")
 
     def _hand_over(self) -> None:
         with self._lock:

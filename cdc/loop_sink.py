@@ -54,11 +54,7 @@ class LoopSink:
             if self._scheduled:
                 return
             self._scheduled = True
-        try:
-            self._loop.call_soon_threadsafe(self._run_pending)
-        except RuntimeError:
-            # The loop has closed during shutdown; the reader stops right after.
-            logger.debug("event loop closed, dropping reader callback")
+        call_soon_or_drop(self._loop, self._run_pending, "reader callback")
 
     def _run_pending(self) -> None:
         with self._lock:
@@ -71,3 +67,13 @@ class LoopSink:
             except Exception:
                 # As the loop does for a failing callback: log it and go on with the next.
                 logger.exception("reader callback failed callback=%s", function)
+
+
+def call_soon_or_drop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None],
+                      what: str) -> None:
+    """Schedule callback on the loop from another thread; drop it once the loop has closed."""
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:
+        # The loop has closed during shutdown, and the reader stops right after.
+        logger.debug("event loop closed, dropping %s", what)

@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,28 @@ def start_app(
             raise RuntimeError(f"The app on port {port} did not start; see the log")
         time.sleep(0.02)
     return RunningApp(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+def update_bodies(
+    server: PrivateServer, table: str, rounds: int, body_chars: int,
+    read_round: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Set the body of every row of robots.<table> once a round, and call read_round after each.
+
+    Each round's body is new, so every row changes every round. Returns what
+    the read_round calls returned, in order.
+    """
+    connection = server.root_connection("robots")
+    changes: list[dict[str, Any]] = []
+    try:
+        with connection.cursor() as cursor:
+            for round_number in range(rounds):
+                body = f"{round_number:05d} " + "abcdefghij"[round_number % 10] * body_chars
+                cursor.execute(f"UPDATE {table} SET body = %s", (body,))
+                changes += read_round()
+    finally:
+        connection.close()
+    return changes
 
 
 def purge_older_binlogs(root: pymysql.Connection) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pymysql
 import pytest
 from clients import SseClient, SseMessage, WsClient, parse_sse
-from servers import READER_PASSWORD, RunningApp, start_app, start_server
+from servers import READER_PASSWORD, RunningApp, start_app, start_server, update_bodies
 
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
@@ -461,17 +461,8 @@ def write_pages(server: PrivateServer, normal: SseClient) -> list[dict[str, Any]
     transaction of the stream, well below SLOW_MAX_PENDING. The loop would stall
     if the stalled client held up delivery to the others.
     """
-    connection = server.root_connection("robots")
-    changes: list[dict[str, Any]] = []
-    try:
-        with connection.cursor() as cursor:
-            for round_number in range(PAGE_ROUNDS):
-                body = f"{round_number:05d} " + "abcdefghij"[round_number % 10] * PAGE_BODY_CHARS
-                cursor.execute("UPDATE pages SET body = %s", (body,))
-                changes += read_changes(normal, PAGE_ROWS)
-    finally:
-        connection.close()
-    return changes
+    return update_bodies(server, "pages", PAGE_ROUNDS, PAGE_BODY_CHARS,
+                         lambda: read_changes(normal, PAGE_ROWS))
 
 
 def read_until_closed(response: httpx.Response, last_id: str) -> tuple[list[dict[str, Any]], Any]:

@@ -15,7 +15,7 @@ import httpx
 import pymysql
 import pytest
 from clients import SseClient, parse_sse
-from servers import RunningApp, start_app
+from servers import RunningApp, start_app, update_bodies
 
 from benchmarks.clients import ChunkedDecoder
 from cdc.connection import ConnectionSettings
@@ -27,15 +27,16 @@ WAIT_S = 30.0
 SEND_TIMEOUT_S = 1.0
 ROWS = 10
 # Each round updates every row with bodies of BODY_CHARS characters, and the
-# event carries the body before and after: about 24 MB in all, far more than
-# the socket buffers of a client that reads nothing hold (a few MB).
+# event carries the body before and after: about 24 MB in all. That is far
+# more than the socket buffers between the server and a client that reads
+# nothing hold (about 4.5 MB measured on Linux with default TCP settings).
 ROUNDS = 150
 BODY_CHARS = 8000
 STALLED_METRIC = "rowcast_sse_stalled_streams_closed_total"
 
 
 class _Stream:
-    """Stands in for a response in SendWatch.check: a send under way since some time."""
+    """Stand-in for a response in SendWatch.check, with a send under way since a given time."""
 
     def __init__(self, since: float | None) -> None:
         self.since = since
@@ -154,18 +155,9 @@ def wait_for_error(stream: socket.socket) -> int:
 
 
 def write_rounds(server: PrivateServer, normal: SseClient) -> list[dict[str, Any]]:
-    """Update every row ROUNDS times; return the changes as the reading client got them."""
-    connection = server.root_connection("robots")
-    changes: list[dict[str, Any]] = []
-    try:
-        with connection.cursor() as cursor:
-            for round_number in range(ROUNDS):
-                body = f"{round_number:05d} " + "xyz"[round_number % 3] * BODY_CHARS
-                cursor.execute("UPDATE stall_pages SET body = %s", (body,))
-                changes += [normal.next(timeout=WAIT_S).data for _ in range(ROWS)]
-    finally:
-        connection.close()
-    return changes
+    """Update every row ROUNDS times, and return the changes as the reading client got them."""
+    return update_bodies(server, "stall_pages", ROUNDS, BODY_CHARS,
+                         lambda: [normal.next(timeout=WAIT_S).data for _ in range(ROWS)])
 
 
 def metric_line(app: RunningApp, name: str) -> str | None:
