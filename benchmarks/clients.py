@@ -252,7 +252,7 @@ class SseArrivals(asyncio.Protocol):
             self.close()
 
     def _read_head(self, data: bytes) -> bytes:
-        """Take the response head from data once complete; return the body bytes after it."""
+        """Take the response head from data once complete, and return the body bytes after it."""
         assert self._head is not None
         head = self._head + data
         end = head.find(b"\r\n\r\n")

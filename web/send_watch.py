@@ -31,7 +31,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 logger = logging.getLogger(__name__)
 
-# The longest wait in seconds between two checks of the open streams. A
+# The maximum wait in seconds between two checks of the open streams. A
 # stalled stream ends between the limit and the limit plus this wait.
 CHECK_INTERVAL_S = 1.0
 
@@ -47,14 +47,14 @@ class TrackedHttpProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._peer = _connection_key(transport.get_extra_info("peername"),
+        self._addresses = _connection_key(transport.get_extra_info("peername"),
                                      transport.get_extra_info("sockname"))
-        if self._peer is not None:
-            _transports[self._peer] = transport
+        if self._addresses is not None:
+            _transports[self._addresses] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._peer is not None and _transports.get(self._peer) is self.transport:
-            del _transports[self._peer]
+        if self._addresses is not None and _transports.get(self._addresses) is self.transport:
+            del _transports[self._addresses]
         super().connection_lost(exc)
 
 
@@ -131,10 +131,14 @@ class WatchedEventSourceResponse(EventSourceResponse):
     def end_stalled(self, now: float) -> None:
         """Drop the connection, and cancel the response: stream, heartbeat and disconnect listener."""
         transport = _transports.get(self._connection) if self._connection else None
+        # Without TrackedHttpProtocol (another server setup), only the stream
+        # ends, and the connection closes once the client reads or leaves.
         logger.warning(
-            "sse client stopped reading subscriber=%s client=%s send_waited_s=%.1f; closing "
-            "the connection, the client can resume with its last event id",
+            "sse client stopped reading subscriber=%s client=%s send_waited_s=%.1f "
+            "connection_reset=%s; ending the stream, the client can resume with its last "
+            "event id",
             self._subscriber, self._connection and self._connection[0], self.sending_for(now),
+            transport is not None,
         )
         if transport is not None:
             _reset(transport)
