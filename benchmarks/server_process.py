@@ -48,6 +48,9 @@ class ServeProcess:
     ) -> None:
         self.port = free_port()
         self.log_path = log_path
+        # Another server may have written to the same log before: this one's
+        # text starts here.
+        self._log_start = log_path.stat().st_size if log_path.exists() else 0
         self.workers = workers
         server_id = ServeProcess._next_server_id
         ServeProcess._next_server_id += SERVER_ID_STEP * workers
@@ -73,7 +76,10 @@ class ServeProcess:
                              sum(one.rss_bytes for one in samples))
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """Return what this server has written to its log."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def stop(self) -> None:
         """Stop the server with SIGTERM, as a user's Ctrl-C would, and wait for it."""
