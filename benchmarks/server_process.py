@@ -48,8 +48,8 @@ class ServeProcess:
     ) -> None:
         self.port = free_port()
         self.log_path = log_path
-        # Another server may have written to the same log before: this one's
-        # text starts here.
+        # The log may already contain another server's lines, so this server's
+        # own text starts at the current end.
         self._log_start = log_path.stat().st_size if log_path.exists() else 0
         self.workers = workers
         server_id = ServeProcess._next_server_id

@@ -9,7 +9,7 @@ from benchmarks.server_process import WORKERS_READY, ServeProcess
 from cdc.connection import ConnectionSettings
 
 
-def test_second_server_on_same_log_waits_for_its_own_workers(
+def test_second_server_waits_on_shared_log(
     reader_settings: ConnectionSettings, tmp_path: Path,
 ) -> None:
     log_path = tmp_path / "serve.log"
