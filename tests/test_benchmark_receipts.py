@@ -42,6 +42,13 @@ HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
 OPENING = b": rowcast change stream\nretry: 2000\n\nevent: status\ndata: {}\n\n"
 
 
+def feed(stream: SseArrivals, data: bytes) -> None:
+    """Hand data to the stream as asyncio does after a recv_into() of its buffer."""
+    buffer = stream.get_buffer(-1)
+    buffer[:len(data)] = data
+    stream.buffer_updated(len(data))
+
+
 def test_sse_reads_become_runs() -> None:
     async def scenario() -> tuple[SseArrivals, Receipts]:
         receipts = Receipts()
@@ -54,7 +61,7 @@ def test_sse_reads_become_runs() -> None:
         reads = [HEAD[:20], HEAD[20:] + chunk(OPENING) + chunk(body[:-30]),
                  chunk(body[-30:]), chunk(closed) + b"0\r\n\r\n"]
         for data in reads:
-            stream.data_received(data)
+            feed(stream, data)
         assert stream._subscribed.done()
         stream.connection_lost(None)
         await asyncio.wait_for(ended, 5)
@@ -70,9 +77,31 @@ def test_sse_reads_become_runs() -> None:
 def test_sse_error_status_fails_open() -> None:
     async def scenario() -> BaseException | None:
         stream = SseArrivals(Receipts())
-        stream.data_received(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+        feed(stream, b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
         return stream._subscribed.exception()
 
     error = asyncio.run(scenario())
     assert isinstance(error, StreamError)
     assert "503" in str(error)
+
+
+def test_sse_streams_share_read_buffer() -> None:
+    async def scenario() -> tuple[Receipts, Receipts]:
+        first, second = Receipts(), Receipts()
+        streams = [SseArrivals(first), SseArrivals(second)]
+        for stream in streams:
+            feed(stream, HEAD + chunk(OPENING))
+        # Reads of the two streams alternate through the one buffer, as the
+        # event loop serves ready sockets one after the other.
+        feed(streams[0], chunk(frame(1.5)))
+        feed(streams[1], chunk(frame(2.5) + frame(3.5)))
+        feed(streams[0], chunk(frame(4.5)))
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert [(run.first_sent, run.last_sent, run.count) for run in first.runs] == [
+        (1.5, 1.5, 1), (4.5, 4.5, 1),
+    ]
+    assert [(run.first_sent, run.last_sent, run.count) for run in second.runs] == [
+        (2.5, 3.5, 2),
+    ]
