@@ -84,7 +84,8 @@ def start_app(
     reader = ReaderSettings(connection, table_filter, server_id=next(_server_ids),
                             heartbeat_s=0.5)
     reader = dataclasses.replace(reader, **(reader_options or {}))
-    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), ping_s=5.0, **app_options)
+    app_options = {"ping_s": 5.0, **app_options}
+    settings = AppSettings(StreamSettings(reader, hub or HubSettings()), **app_options)
     port = port or free_port()
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",

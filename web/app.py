@@ -69,7 +69,7 @@ def create_app(settings: AppSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stream = WaitingChangeStream(settings.stream, settings.resume_ahead_wait_s)
         await stream.start()
-        send_watch = SendWatch(settings.send_timeout_s)
+        send_watch = SendWatch(settings.send_timeout_s, settings.ping_s)
         app.state.rowcast = AppState(settings, stream, StreamSlots(settings.max_streams),
                                      send_watch)
         watching = asyncio.create_task(send_watch.run(), name="sse-send-watch")

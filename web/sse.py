@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from sse_starlette import ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -25,6 +25,8 @@ TRANSPORT = "sse"
 SEPARATOR = "\n"
 # Seconds a client refused at the stream limit is asked to wait.
 RETRY_AFTER_S = 5
+# Headers of every stream response, besides those sse-starlette sets.
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def stream_events(request: Request) -> Response:
@@ -41,6 +43,10 @@ async def stream_events(request: Request) -> Response:
     except InvalidParameter as error:
         logger.info("sse rejected parameter=%s value=%r", error.parameter, error.value[:100])
         return JSONResponse(error.to_dict(), status_code=400)
+    if request.method == "HEAD":
+        # sse-starlette responds to HEAD with the headers alone, so a
+        # subscription opened here would never be read or closed.
+        return EventSourceResponse(_no_events(), sep=SEPARATOR, headers=HEADERS)
     if not state.slots.acquire(TRANSPORT):
         return JSONResponse(
             {"error": "too_many_streams",
@@ -81,10 +87,15 @@ async def stream_events(request: Request) -> Response:
         events(),
         state.send_watch,
         subscription.number,
-        ping=state.settings.ping_s,
         sep=SEPARATOR,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers=HEADERS,
     )
+
+
+async def _no_events() -> AsyncIterator[bytes]:
+    """Yield nothing: the body of a response to HEAD."""
+    return
+    yield
 
 
 def _frames(batch: list[Item]) -> tuple[bytes, int]:

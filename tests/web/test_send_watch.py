@@ -36,17 +36,25 @@ STALLED_METRIC = "rowcast_sse_stalled_streams_closed_total"
 
 
 class _Stream:
-    """Stand-in for a response in SendWatch.check, with a send under way since a given time."""
+    """Stand-in for a response in SendWatch.check: a send under way since a time, or idle since one."""
 
-    def __init__(self, since: float | None) -> None:
+    def __init__(self, since: float | None, idle_since: float | None = None) -> None:
         self.since = since
+        self.idle_since = idle_since
         self.ended_at: float | None = None
+        self.heartbeats = 0
 
     def sending_for(self, now: float) -> float:
         return 0.0 if self.since is None else now - self.since
 
+    def idle_for(self, now: float) -> float:
+        return 0.0 if self.idle_since is None else now - self.idle_since
+
     def end_stalled(self, now: float) -> None:
         self.ended_at = now
+
+    def send_heartbeat(self) -> None:
+        self.heartbeats += 1
 
 
 def test_check_ends_stuck_streams_only() -> None:
@@ -60,6 +68,41 @@ def test_check_ends_stuck_streams_only() -> None:
 
     assert (idle.ended_at, busy.ended_at, stuck.ended_at) == (None, None, 100.0)
     assert watch.stalled == 1
+
+
+def test_check_sends_heartbeats_when_idle() -> None:
+    watch = SendWatch(timeout_s=10.0, heartbeat_s=15.0)
+    fresh, quiet, stuck = _Stream(None, 90.0), _Stream(None, 80.0), _Stream(85.0)
+    for stream in (fresh, quiet, stuck):
+        watch.add(stream)  # type: ignore[arg-type]
+
+    watch.check(100.0)
+
+    assert fresh.heartbeats == 0
+    assert quiet.heartbeats == 1
+    assert stuck.heartbeats == 0
+    assert stuck.ended_at == 100.0
+
+
+def test_zero_heartbeat_sends_none() -> None:
+    watch = SendWatch(timeout_s=10.0, heartbeat_s=0)
+    quiet = _Stream(None, 0.0)
+    watch.add(quiet)  # type: ignore[arg-type]
+
+    watch.check(100.0)
+
+    assert quiet.heartbeats == 0
+    assert watch.interval_s == 1.0
+
+
+def test_check_interval_follows_heartbeat() -> None:
+    assert SendWatch(timeout_s=30.0, heartbeat_s=2.0).interval_s == 0.5
+
+
+@pytest.mark.parametrize("heartbeat_s", [-1.0, -0.5])
+def test_heartbeat_must_not_be_negative(heartbeat_s: float) -> None:
+    with pytest.raises(ValueError, match=repr(heartbeat_s)):
+        SendWatch(10.0, heartbeat_s)
 
 
 @pytest.mark.parametrize("timeout_s", [0, -1.5])
