@@ -41,9 +41,13 @@ CLIENT_PROCESSES = 2
 # Seconds between the last connection and the idle memory sample, for the
 # server to finish the work of the last connections.
 SETTLE_S = 1.0
-MAX_BYTES_PER_IDLE_CLIENT = 50 * 1024
+# The targets started at 50 KB per idle client and a p99 of 100 ms with 1,000
+# and 500 ms with 5,000 SSE clients. Runs on a 2-core AMD EPYC reached 24 to
+# 26 KB, 61 ms and 220 to 260 ms, so the targets were raised, with room left
+# for this shared machine's noise.
+MAX_BYTES_PER_IDLE_CLIENT = 35 * 1024
 # p99 targets in milliseconds by (kind, clients); these need every change delivered too.
-P99_TARGETS_MS = {("sse", 1000): 100.0, ("sse", 5000): 500.0}
+P99_TARGETS_MS = {("sse", 1000): 80.0, ("sse", 5000): 400.0}
 KIND_NAMES = {"sse": "SSE", "ws": "WebSocket"}
 
 
