@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add(demo, "mysql-port", 0, "TCP port of the private server; 0 picks a free one",
          type=_port)
     _add(demo, "data-dir", str(DEFAULT_DATA_DIR), "folder of the private server's data")
+    demo.add_argument("--stop-with-parent", action="store_true",
+                      help="stop like on SIGTERM when the process that started rowcast exits, "
+                           "even if it was killed (Linux); `make demo` passes it")
     _add_reader(demo)
 
     serve = commands.add_parser("serve", help="stream the binlog of an existing server over HTTP")

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -25,6 +26,7 @@ from cdc.reader import ReaderSettings
 from cdc.stream import StreamSettings
 from cdc.tables import TableFilter
 from rowcast import demo, workers
+from rowcast.parent_exit import signal_on_parent_exit
 from rowcast.private_server import PrivateServerError
 from scheduler import Scheduler, SchedulerSettings
 from web.app import begin_shutdown, create_app
@@ -123,6 +125,8 @@ def run_serve(arguments: argparse.Namespace) -> int:
 
 def run_demo(arguments: argparse.Namespace) -> int:
     """Start a private server (unless --mysql-url is given), the scheduler, reader and web."""
+    if arguments.stop_with_parent:
+        signal_on_parent_exit(os.getppid())
     try:
         _check_port_free(arguments.http_host, arguments.http_port)
         database = demo.prepare_database(arguments)

@@ -7,7 +7,7 @@ a folder the caller owns, and root can log in only through its own socket.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import getpass
 import logging
 import os
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pymysql
 
+from rowcast.parent_exit import signal_on_parent_exit
 from rowcast.paths import MYSQL_CONF_FILE
 
 logger = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class PrivateServer:
             stdout=log,
             stderr=log,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent if self.stop_with_parent else None,
+            preexec_fn=(functools.partial(_terminate_with_parent, os.getpid())
+                        if self.stop_with_parent else None),
         )
         log.close()
         self._wait_until_ready()
@@ -304,13 +306,9 @@ def _install_db_binary(server_binary: Path) -> str:
     )
 
 
-def _terminate_with_parent() -> None:
-    # PR_SET_PDEATHSIG (1) from <sys/prctl.h>; a no-op where prctl does not exist.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return
+def _terminate_with_parent(parent_pid: int) -> None:
+    """Have the server get SIGTERM when the process that started it exits (Linux only)."""
+    signal_on_parent_exit(parent_pid)
 
 
 def _user_option() -> list[str]:

@@ -13,7 +13,6 @@ so all workers issue the same ids and a client can resume on any of them.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import multiprocessing
@@ -29,6 +28,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from rowcast.cli import WORKER_LOG_FORMAT
+from rowcast.parent_exit import signal_on_parent_exit
 from web.state import AppSettings
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ RESTART_DELAY_S = 1.0
 RESTART_DELAY_MAX_S = 30.0
 # Seconds between two checks of the workers while nothing else happens.
 POLL_S = 0.2
-# PR_SET_PDEATHSIG from <sys/prctl.h>.
-_PR_SET_PDEATHSIG = 1
 
 # Runs the web app on the given listening sockets and calls the callback once
 # it accepts connections; returns the exit status.
@@ -296,13 +294,7 @@ def _run_worker(serve: ServeFunction, settings: AppSettings, listener: socket.so
 
 
 def _stop_with_parent(parent_pid: int) -> None:
-    """Ask Linux to send SIGTERM when the parent dies, so that no worker is left behind."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
+    """Have Linux send SIGTERM when the parent dies, so that no worker is left behind."""
+    if not signal_on_parent_exit(parent_pid):
         # NOTE: without prctl (not Linux), workers outlive a parent that was killed.
-        return
-    if os.getppid() != parent_pid:
-        # The parent died before prctl took effect.
-        os.kill(os.getpid(), signal.SIGTERM)
+        logger.debug("prctl is missing; workers outlive a parent that was killed")

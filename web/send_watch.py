@@ -25,8 +25,8 @@ import logging
 import socket
 import struct
 import time
-from datetime import datetime, timezone
 from collections.abc import AsyncIterable
+from datetime import datetime, timezone
 from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent

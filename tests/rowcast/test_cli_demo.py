@@ -173,6 +173,57 @@ def test_demo_stop_takes_server_along(
     assert not any("Traceback" in line for line in process.lines)
 
 
+# Starts `rowcast demo --stop-with-parent` as its child, prints the child's
+# pid and sleeps: the part `make demo` plays.
+LAUNCHER = """
+import subprocess, sys, time
+with open(sys.argv[1], "w") as log:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rowcast.cli", "demo", "--stop-with-parent",
+         "--http-port", sys.argv[2], "--data-dir", sys.argv[3]], stdout=log, stderr=log)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def wait_until_exited(pid: int, timeout_s: float = 60.0) -> bool:
+    """Wait until pid is gone or a zombie: another process's child cannot be waited for."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_demo_stops_when_parent_is_killed(tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "demo.log"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(log_path), str(port), str(tmp_path / "demo")],
+        stdout=subprocess.PIPE, text=True)
+    assert launcher.stdout is not None
+    demo_pid = int(launcher.stdout.readline())
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}")
+        server_pid = int((tmp_path / "demo" / "mysqld.pid").read_text())
+        launcher.kill()
+        launcher.wait()
+        assert wait_until_exited(demo_pid)
+        assert wait_until_gone(server_pid)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+        if not wait_until_exited(demo_pid, 0):
+            os.kill(demo_pid, signal.SIGKILL)
+    assert "Traceback" not in log_path.read_text()
+
+
 def test_demo_unwritable_data_dir_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
