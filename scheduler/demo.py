@@ -60,6 +60,22 @@ def tasks_to_delete(tasks: Iterable[Task], now_s: float, cleanup_after_s: float)
     ]
 
 
+def task_to_make_room(tasks: Iterable[Task], row_count: int, now_s: float) -> Task | None:
+    """Return the finished task scheduled longest ago when the table is full, else None.
+
+    Deleting it lets the demo issue a new task, so that a table full of
+    finished tasks does not stand still until their cleanup.
+    """
+    if row_count < MAX_ROWS:
+        return None
+    finished = [
+        task
+        for task in tasks
+        if task.status.is_final and task.scheduled_s is not None and is_due(task.scheduled_s, now_s)
+    ]
+    return max(finished, key=lambda task: seconds_since(task.scheduled_s or 0, now_s), default=None)
+
+
 def should_issue(
     row_count: int, now_s: float, last_issued_s: float | None, issue_every_s: float
 ) -> bool:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import pymysql
 
 from scheduler import store
-from scheduler.demo import make_task, should_issue, tasks_to_delete
-from scheduler.rules import HALF_DAY_S, RuleSettings, Step, plan_steps
+from scheduler.demo import MAX_ROWS, make_task, should_issue, task_to_make_room, tasks_to_delete
+from scheduler.rules import HALF_DAY_S, RuleSettings, Step, Task, plan_steps
 from scheduler.store import TaskRows
 
 logger = logging.getLogger(__name__)
@@ -205,17 +205,27 @@ class Scheduler:
         report = TickReport(applied=applied, skipped=len(steps) - applied)
 
         if self.settings.demo:
-            deleted = self._delete_finished(rows, now_s)
-            inserted = self._issue_task(rows.row_count - deleted, now_s)
-            report = TickReport(report.applied, report.skipped, inserted, deleted)
+            deleted = self._delete_tasks(
+                tasks_to_delete(rows.tasks, now_s, self.settings.cleanup_after_s))
+            row_count = rows.row_count - len(deleted)
+            if should_issue(min(row_count, MAX_ROWS - 1), now_s, self._last_issued_s,
+                            self.settings.issue_every_s):
+                remaining = [task for task in rows.tasks if task.task_id not in deleted]
+                room = task_to_make_room(remaining, row_count, now_s)
+                made_room = self._delete_tasks([room] if room else [])
+                deleted |= made_room
+                row_count -= len(made_room)
+            inserted = self._issue_task(row_count, now_s)
+            report = TickReport(report.applied, report.skipped, inserted, len(deleted))
         return report
 
-    def _delete_finished(self, rows: TaskRows, now_s: float) -> int:
-        deleted = 0
-        for task in tasks_to_delete(rows.tasks, now_s, self.settings.cleanup_after_s):
+    def _delete_tasks(self, tasks: list[Task]) -> set[int]:
+        """Delete the tasks that are still as read; return the ids of those deleted."""
+        deleted = set()
+        for task in tasks:
             if store.delete_task(self.connection, task):
                 logger.debug("demo deleted task_id=%s", task.task_id)
-                deleted += 1
+                deleted.add(task.task_id)
         return deleted
 
     def _issue_task(self, row_count: int, now_s: float) -> int:

@@ -10,11 +10,13 @@ import pytest
 from scheduler import SchedulerSettings, Status, Task, TickReport, store
 from scheduler.demo import (
     MAX_LEAD_S,
+    MAX_ROWS,
     MIN_LEAD_S,
     ROBOT_IDS,
     TASK_NAMES,
     make_task,
     should_issue,
+    task_to_make_room,
     tasks_to_delete,
 )
 from scheduler_support import FakeClock, MakeScheduler, TaskTable
@@ -145,6 +147,33 @@ def test_demo_stops_at_twenty_rows(
 
     assert report.inserted == 0
     assert table.count() == 20
+
+
+def test_make_room_picks_oldest_finished() -> None:
+    tasks = [finished(1, Status.COMPLETED, TEN_AM - 60), finished(2, Status.REJECTED, TEN_AM - 90),
+             finished(3, Status.ACTIVE, TEN_AM - 600), finished(4, Status.COMPLETED, TEN_AM + 60),
+             finished(5, Status.PREEMPTED, None)]
+
+    assert task_to_make_room(tasks, MAX_ROWS, TEN_AM) == tasks[1]
+    assert task_to_make_room(tasks, MAX_ROWS - 1, TEN_AM) is None
+    assert task_to_make_room(tasks[2:], MAX_ROWS, TEN_AM) is None
+
+
+def test_demo_full_of_finished_tasks_moves_on(
+    empty_tasks: pymysql.Connection, table: TaskTable, make_scheduler: MakeScheduler
+) -> None:
+    oldest = table.insert("COMPLETED", "09:58:00")
+    for _ in range(MAX_ROWS - 1):
+        table.insert("COMPLETED", "09:59:00")
+
+    report = make_scheduler(DEMO).tick()
+
+    statuses = table.statuses()
+    assert report.deleted == 1
+    assert report.inserted == 1
+    assert oldest not in statuses
+    assert list(statuses.values()).count("SCHEDULED") == 1
+    assert table.count() == MAX_ROWS
 
 
 def test_demo_deletes_old_finished_tasks(
