@@ -97,6 +97,13 @@ def require_scheduler_account(settings: ConnectionSettings) -> None:
             "the scheduler.")
 
 
+# The hand edit the welcome suggests. The demo issues a SCHEDULED task every
+# few seconds, so it finds a row to change, while a fixed Task_ID is deleted
+# minutes after that task finishes.
+EDIT_STATEMENT = ("UPDATE task SET Status='REJECTED' WHERE Status='SCHEDULED' "
+                  "ORDER BY Task_ID DESC LIMIT 1")
+
+
 def print_welcome(host: str, port: int, database: DemoDatabase) -> None:
     """Print where to look, how to tail, and how to edit a row by hand."""
     base = f"http://{host}:{port}"
@@ -107,8 +114,8 @@ def print_welcome(host: str, port: int, database: DemoDatabase) -> None:
         f"  Tail changes:   curl -N {base}/events\n"
         f"  Database URL:   {editor.url()}\n"
         f"  Edit a row:     mysql -h {editor.host} -P {editor.port} -u {editor.user} "
-        f"-p{editor.password} robots -e \"UPDATE task SET Status='REJECTED' WHERE Task_ID=3\"\n"
-        "                  (use a Task_ID the page shows: finished tasks are deleted)\n"
+        f"-p{editor.password} robots -e \"{EDIT_STATEMENT}\"\n"
+        "                  (rejects the newest SCHEDULED task; any row the page shows works too)\n"
         "  Stop:           Ctrl-C\n",
         flush=True,
     )

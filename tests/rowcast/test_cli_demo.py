@@ -73,9 +73,22 @@ def test_demo_streams_hand_edit_and_stops(running_demo: tuple[DemoProcess, str],
         change = client.next("change").data
         if change["after"] and change["after"]["Task_Name"] == "edited by hand":
             break
-    client.close()
     assert change["after"]["Status"] == "REJECTED"
     assert change["key"] == {"Task_ID": 3}
+
+    # The statement the welcome prints finds a row to change, and the stream shows it.
+    statement = process.wait_for_line(r'Edit a row:.* -e "([^"]+)"').group(1)
+    editor = ConnectionSettings.from_url(url_line.group(1)).connect(autocommit=True, database="robots")
+    with editor.cursor() as cursor:
+        changed = cursor.execute(statement)
+    editor.close()
+    while True:
+        printed_edit = client.next("change").data
+        if printed_edit["op"] == "update" and printed_edit["after"]["Status"] == "REJECTED":
+            break
+    client.close()
+    assert changed == 1
+    assert printed_edit["before"]["Status"] == "SCHEDULED"
 
     pid_file = tmp_path / "demo" / "mysqld.pid"
     server_pid = int(pid_file.read_text())
