@@ -118,7 +118,8 @@ def test_transaction_marks_only_last_change(app: RunningApp, root: pymysql.Conne
 @pytest.mark.parametrize(
     ("query", "ops"),
     [("op=delete", ["delete"]), ("op=insert,delete", ["insert", "delete"]),
-     ("op=update&op=insert", ["insert", "update"])],
+     ("op=update&op=insert", ["insert", "update"]),
+     ("op=&table=", ["insert", "update", "delete"])],
 )
 def test_sse_op_filter(app: RunningApp, root: pymysql.Connection, query: str, ops: list[str]) -> None:
     client = SseClient(f"{app.base_url}/events?{query}")
