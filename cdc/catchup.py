@@ -160,16 +160,15 @@ class _PacedSink:
         while (self._subscription.pending_count + len(self._events) >= limit
                and not self._stop.is_set()):
             self._stop.wait(PACE_WAIT_S)
-        with self._lock:
-            self._events += events
-            self._position = end
-            if self._scheduled:
-                return
-            self._scheduled = True
-        call_soon_or_drop(self._loop, self._hand_over, "catch-up changes")
+        self._add(events, end)
 
     def progress(self, position: BinlogPosition) -> None:
+        self._add([], position)
+
+    def _add(self, events: list[ChangeEvent], position: BinlogPosition) -> None:
+        """Add to the run and schedule its hand-over, unless one is already scheduled."""
         with self._lock:
+            self._events += events
             self._position = position
             if self._scheduled:
                 return

@@ -158,7 +158,8 @@ class PrivateServer:
             stdout=log,
             stderr=log,
             start_new_session=True,
-            preexec_fn=(functools.partial(_terminate_with_parent, os.getpid())
+            # The server gets SIGTERM when the process that started it exits (Linux only).
+            preexec_fn=(functools.partial(signal_on_parent_exit, os.getpid())
                         if self.stop_with_parent else None),
         )
         log.close()
@@ -304,11 +305,6 @@ def _install_db_binary(server_binary: Path) -> str:
         f"mariadb-install-db was not found next to {server_binary} or on PATH. "
         "Install the MariaDB server package (Debian: apt-get install mariadb-server)."
     )
-
-
-def _terminate_with_parent(parent_pid: int) -> None:
-    """Have the server get SIGTERM when the process that started it exits (Linux only)."""
-    signal_on_parent_exit(parent_pid)
 
 
 def _user_option() -> list[str]:
