@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,21 @@ def start_app(
             raise RuntimeError(f"The app on port {port} did not start; see the log")
         time.sleep(0.02)
     return RunningApp(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+@contextlib.contextmanager
+def body_table(root: pymysql.Connection, table: str, rows: int, body_type: str) -> Iterator[None]:
+    """Create robots.<table> (id, body) with rows empty bodies, and drop it on exit."""
+    with root.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS robots.{table}")
+        cursor.execute(f"CREATE TABLE robots.{table} (id INT PRIMARY KEY, body {body_type})")
+        cursor.executemany(f"INSERT INTO robots.{table} VALUES (%s, '')",
+                           [(row,) for row in range(1, rows + 1)])
+    try:
+        yield
+    finally:
+        with root.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS robots.{table}")
 
 
 def update_bodies(

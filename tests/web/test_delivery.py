@@ -17,7 +17,14 @@ import httpx
 import pymysql
 import pytest
 from clients import SseClient, SseMessage, WsClient, parse_sse
-from servers import READER_PASSWORD, RunningApp, start_app, start_server, update_bodies
+from servers import (
+    READER_PASSWORD,
+    RunningApp,
+    body_table,
+    start_app,
+    start_server,
+    update_bodies,
+)
 
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
@@ -226,14 +233,8 @@ def items_table(root: pymysql.Connection) -> Iterator[None]:
 @pytest.fixture
 def pages_table(root: pymysql.Connection) -> Iterator[None]:
     """Create robots.pages with PAGE_ROWS rows, and drop it afterwards."""
-    with root.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS robots.pages")
-        cursor.execute("CREATE TABLE robots.pages (id INT PRIMARY KEY, body TEXT)")
-        cursor.executemany("INSERT INTO robots.pages VALUES (%s, %s)",
-                           [(page, "") for page in range(1, PAGE_ROWS + 1)])
-    yield
-    with root.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS robots.pages")
+    with body_table(root, "pages", PAGE_ROWS, "TEXT"):
+        yield
 
 
 @pytest.fixture

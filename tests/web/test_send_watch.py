@@ -15,7 +15,7 @@ import httpx
 import pymysql
 import pytest
 from clients import SseClient, parse_sse
-from servers import RunningApp, start_app, update_bodies
+from servers import RunningApp, body_table, start_app, update_bodies
 
 from benchmarks.clients import ChunkedDecoder
 from cdc.connection import ConnectionSettings
@@ -113,14 +113,8 @@ def test_timeout_must_be_positive(timeout_s: float) -> None:
 
 @pytest.fixture
 def stall_table(root: pymysql.Connection) -> Iterator[None]:
-    with root.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS robots.stall_pages")
-        cursor.execute("CREATE TABLE robots.stall_pages (id INT PRIMARY KEY, body MEDIUMTEXT)")
-        cursor.executemany("INSERT INTO robots.stall_pages VALUES (%s, '')",
-                           [(row,) for row in range(1, ROWS + 1)])
-    yield
-    with root.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS robots.stall_pages")
+    with body_table(root, "stall_pages", ROWS, "MEDIUMTEXT"):
+        yield
 
 
 def test_stalled_client_closed_then_resumes(
