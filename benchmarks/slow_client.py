@@ -53,7 +53,7 @@ class SlowClientSizes:
     drain_s: float
     # Commits per second during the burst; None commits as fast as one connection can.
     rate: float | None = None
-    # How many times the runs without and with the stalled client alternate.
+    # Number of times the runs without and with the stalled client alternate.
     pairs: int = 1
 
 

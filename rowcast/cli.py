@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
          type=_port)
     _add(demo, "data-dir", str(DEFAULT_DATA_DIR), "folder of the private server's data")
     demo.add_argument("--stop-with-parent", action="store_true",
-                      help="stop like on SIGTERM when the process that started rowcast exits, "
+                      help="stop as on SIGTERM when the process that started rowcast exits, "
                            "even if it was killed (Linux); `make demo` passes it")
     _add_reader(demo)
 

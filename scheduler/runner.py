@@ -220,7 +220,7 @@ class Scheduler:
         return report
 
     def _delete_tasks(self, tasks: list[Task]) -> set[int]:
-        """Delete the tasks that are still as read; return the ids of those deleted."""
+        """Delete each task that is unchanged since it was read; return the ids of those deleted."""
         deleted = set()
         for task in tasks:
             if store.delete_task(self.connection, task):

@@ -4,9 +4,9 @@ sse-starlette runs four tasks for each response in an anyio task group (the
 stream, a heartbeat, a shutdown listener and a disconnect listener) and can
 bound each send with a cancel scope of its own. With thousands of clients
 the tasks took about 19 KB of memory per connection, and a scope cost more
-CPU than the send it bounded. Here each response runs two plain asyncio tasks, the stream
-and the disconnect listener. One task per app looks at every stream about
-once a second. It ends those whose send has waited longer than the limit, and
+CPU than the send it bounded. Here each response runs two plain asyncio
+tasks, the stream and the disconnect listener. One task per app looks at
+every stream about once a second. It ends those whose send has waited longer than the limit, and
 sends a heartbeat comment to those that have sent nothing for the heartbeat
 interval. Shutdown ends the streams through the hub (web.app.begin_shutdown).
 
@@ -53,7 +53,7 @@ class TrackedHttpProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._addresses = _connection_key(transport.get_extra_info("peername"),
-                                     transport.get_extra_info("sockname"))
+                                          transport.get_extra_info("sockname"))
         if self._addresses is not None:
             _transports[self._addresses] = transport
 

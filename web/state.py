@@ -48,7 +48,7 @@ class AppState:
     settings: AppSettings
     stream: ChangeStream
     slots: StreamSlots
-    # Ends SSE streams whose client stopped reading.
+    # Ends SSE streams whose client stopped reading, and sends heartbeats to idle ones.
     send_watch: SendWatch
     # Change events sent, by transport.
     sent: collections.Counter[str] = field(default_factory=collections.Counter)

@@ -159,7 +159,7 @@ def test_make_room_picks_oldest_finished() -> None:
     assert task_to_make_room(tasks[2:], MAX_ROWS, TEN_AM) is None
 
 
-def test_demo_full_of_finished_tasks_moves_on(
+def test_full_finished_table_issues_task(
     empty_tasks: pymysql.Connection, table: TaskTable, make_scheduler: MakeScheduler
 ) -> None:
     oldest = table.insert("COMPLETED", "09:58:00")
