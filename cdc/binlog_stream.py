@@ -60,6 +60,8 @@ _ERROR_MARKER = 0xFF
 _PACKET_HEADER_SIZE = 4
 _MAX_PACKET_PART = 0xFFFFFF
 _MAX_EOF_PACKET = 9
+# Bytes read from the server's socket at once, at most.
+READ_BUFFER_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ class StreamOptions:
     server_id: int
     heartbeat_s: float
     read_timeout_s: float
+
+
+def _connect_with_read_buffer(**kwargs: Any) -> pymysql.Connection:
+    """Connect as pymysql.connect does, with a read buffer of READ_BUFFER_BYTES.
+
+    PyMySQL reads through a buffer of 8 KiB, so a reader thread makes a
+    system call, and gives up the GIL, every few dozen rows. Each time the
+    event loop may take the GIL, and the reader waits to get it back. The
+    buffer is replaced after connecting. Until the dump starts, the server
+    only replies to requests, so the small buffer contains no unread bytes.
+    """
+    connection = pymysql.connect(**kwargs)
+    small_buffer = connection._rfile
+    connection._rfile = connection._sock.makefile("rb", buffering=READ_BUFFER_BYTES)
+    small_buffer.close()
+    return connection
 
 
 class BinlogStream:
@@ -112,6 +130,7 @@ class BinlogStream:
             # support on every connection.
             is_mariadb=False,
             enable_logging=False,
+            pymysql_wrapper=_connect_with_read_buffer,
         )
         first = self._library.fetchone()
         if first is None:
