@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from cdc.errors import PositionUnavailable, SnapshotFailed
 from cdc.events import ChangeEvent
@@ -22,11 +23,15 @@ from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink, call_soon_or_drop
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
+from cdc.subscription import EncodedChanges
 
 logger = logging.getLogger(__name__)
 
 # Seconds a catch-up reader waits before looking at its client's queue again.
 PACE_WAIT_S = 0.01
+# Encoded changes per queued item: about 100 KB of task changes, which a
+# sender writes at once.
+ENCODED_RUN = 256
 
 
 class CatchUp:
@@ -89,11 +94,16 @@ class CatchUp:
         # Runs on the reader thread, which is fine because logging is thread-safe.
         logger.debug("catch-up reader state=%s message=%s", state, message)
 
-    def on_transaction(self, events: list[ChangeEvent], end: BinlogPosition) -> None:
-        """Queue the events of one or more transactions that end at `end`. Runs on the loop."""
+    def on_transaction(
+        self, events: list[ChangeEvent], runs: list[EncodedChanges], end: BinlogPosition
+    ) -> None:
+        """Queue the changes of one or more transactions that end at `end`. Runs on the loop."""
         if self._stop.is_set():
             return
-        self._subscription.offer_backlog(events)
+        if runs:
+            self._subscription.offer_encoded(runs)
+        else:
+            self._subscription.offer_backlog(events)
         self.on_progress(end)
 
     def on_progress(self, position: BinlogPosition) -> None:
@@ -130,12 +140,18 @@ class _PacedSink:
     the loop takes the whole run. The reader thread waits while the run and
     the client's queue together reach its limit, so a slow client slows its
     own catch-up instead of filling memory.
+
+    When the subscription has an encoder and does not coalesce, this thread
+    also filters and encodes the changes, and the run holds only their wire
+    forms. The event loop and this thread share one GIL, and the loop then
+    has nothing left to do per change but write it.
     """
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        on_transaction: Callable[[list[ChangeEvent], BinlogPosition], None],
+        on_transaction: Callable[[list[ChangeEvent], list[EncodedChanges], BinlogPosition],
+                                 None],
         on_progress: Callable[[BinlogPosition], None],
         on_state: Callable[[str, str], None],
         subscription: Subscription,
@@ -146,9 +162,12 @@ class _PacedSink:
         self._on_progress = on_progress
         self._on_state = on_state
         self._subscription = subscription
+        self._encode = None if subscription.coalesce else subscription.encode
         self._stop = stop
         self._lock = threading.Lock()
+        # The run: change events, or with an encoder their wire forms.
         self._events: list[ChangeEvent] = []
+        self._parts: list[Any] = []
         self._position: BinlogPosition | None = None
         # True while a hand-over of the run is scheduled on the loop.
         self._scheduled = False
@@ -157,18 +176,28 @@ class _PacedSink:
         # Reading the lengths from this thread is a benign race, because it
         # only decides how long to wait.
         limit = self._subscription.max_pending
-        while (self._subscription.pending_count + len(self._events) >= limit
+        while (self._subscription.pending_count + len(self._events) + len(self._parts) >= limit
                and not self._stop.is_set()):
             self._stop.wait(PACE_WAIT_S)
-        self._add(events, end)
+        if self._encode is None:
+            self._add(events, [], end)
+        else:
+            self._add([], self._encoded(events), end)
 
     def progress(self, position: BinlogPosition) -> None:
-        self._add([], position)
+        self._add([], [], position)
 
-    def _add(self, events: list[ChangeEvent], position: BinlogPosition) -> None:
+    def _encoded(self, events: list[ChangeEvent]) -> list[Any]:
+        """Return the wire forms of the events the subscription takes."""
+        encode = self._encode
+        assert encode is not None
+        return [encode(event) for event in self._subscription.backlog_accepted(events)]
+
+    def _add(self, events: list[ChangeEvent], parts: list[Any], position: BinlogPosition) -> None:
         """Add to the run and schedule its hand-over, unless one is already scheduled."""
         with self._lock:
             self._events += events
+            self._parts += parts
             self._position = position
             if self._scheduled:
                 return
@@ -181,12 +210,15 @@ class _PacedSink:
     def _hand_over(self) -> None:
         with self._lock:
             events, self._events = self._events, []
+            parts, self._parts = self._parts, []
             position, self._scheduled = self._position, False
         if position is None:
             return
         try:
-            if events:
-                self._on_transaction(events, position)
+            if events or parts:
+                runs = [EncodedChanges(parts[start:start + ENCODED_RUN])
+                        for start in range(0, len(parts), ENCODED_RUN)]
+                self._on_transaction(events, runs, position)
             else:
                 self._on_progress(position)
         except Exception:

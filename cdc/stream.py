@@ -18,6 +18,7 @@ from cdc.reader import BinlogReader, ReaderSettings
 from cdc.refused import BinlogRefused
 from cdc.server import ServerInfo, binlog_files, current_position, server_fingerprint
 from cdc.snapshot import Snapshot, take_snapshot
+from cdc.subscription import Encoder
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +112,16 @@ class ChangeStream:
         logger.info("change stream stopped")
 
     async def open(
-        self, after: EventId | None, accepts: EventFilter, coalesce: bool = False
+        self, after: EventId | None, accepts: EventFilter, coalesce: bool = False,
+        encode: Encoder | None = None,
     ) -> tuple[Subscription, Notice | None]:
         """Subscribe after an id: from the buffer, from the binlog, or else from now.
 
         The second value is a `reset` notice when the id cannot be resumed (the
         binlog was purged, or the id belongs to another server). The client must
-        then reload its snapshot; the subscription starts from now.
+        then reload its snapshot; the subscription starts from now. A sender
+        that takes EncodedChanges passes its transport's encoder, with which a
+        catch-up reader encodes the changes it reads.
         """
         hub = self.hub
         try:
@@ -133,6 +137,7 @@ class ChangeStream:
             )
             return self._reset(purged, accepts, coalesce)
         subscription = hub.new_subscription(accepts, coalesce)
+        subscription.encode = encode
         asyncio.get_running_loop().create_task(self._catch_up(subscription, after))
         return subscription, None
 

@@ -31,8 +31,22 @@ class Notice:
     data: dict[str, Any]
 
 
-Item = Union[ChangeEvent, Notice]
+@dataclass(frozen=True)
+class EncodedChanges:
+    """Change events already in their wire form, one part each, queued as one item.
+
+    A catch-up reader encodes its changes with the subscription's `encode` on
+    its own thread, so the event loop only has to write them.
+    """
+
+    parts: list[Any]
+
+
+Item = Union[ChangeEvent, Notice, EncodedChanges]
 EventFilter = Callable[[ChangeEvent], bool]
+# Turns a change event into its wire form for one transport. Catch-up readers
+# call it on their own threads, so it must be safe to call from any thread.
+Encoder = Callable[[ChangeEvent], Any]
 
 
 def accept_every_event(event: ChangeEvent) -> bool:
@@ -53,6 +67,8 @@ class Subscription:
     accepts: EventFilter
     max_pending: int
     coalesce: bool = False
+    # The transport's encoder, for a sender that can take EncodedChanges.
+    encode: Encoder | None = None
     # Change events with an id up to this one were already delivered or skipped.
     after: EventId | None = None
     closed_reason: str | None = None
@@ -71,11 +87,13 @@ class Subscription:
     _cursor: int = 0
     # Change events read from the log with ids up to this one are skipped.
     _skip_through: EventId | None = None
+    # Change events in pending EncodedChanges, beyond the one item each counts as.
+    _encoded_extra: int = 0
 
     @property
     def pending_count(self) -> int:
         """Return the items waiting, counting unread log items whether or not they pass the filter."""
-        count = len(self._pending)
+        count = len(self._pending) + self._encoded_extra
         if self._log is not None:
             count += self._log.end - self._cursor
         return count
@@ -123,15 +141,11 @@ class Subscription:
 
     def offer_backlog(self, events: list[ChangeEvent]) -> None:
         """Queue backlog change events given in id order, as offer(event, backlog=True) does."""
-        after = self.after
-        if events and after is not None and events[0].id <= after:
-            events = [event for event in events if after < event.id]
         if self.coalesce:
             for event in events:
                 self.offer(event, backlog=True)
             return
-        if self.accepts is not accept_every_event:
-            events = [event for event in events if self.accepts(event)]
+        events = self.backlog_accepted(events)
         if not events:
             return
         self._allowance += len(events)
@@ -139,6 +153,29 @@ class Subscription:
         for event in events:
             pending[next(arrivals)] = event
         self._ready.set()
+
+    def backlog_accepted(self, events: list[ChangeEvent]) -> list[ChangeEvent]:
+        """Return the backlog events in id order that pass `after` and the filter, without coalescing.
+
+        A catch-up reader calls this on its own thread, which is safe because
+        `after` changes only when the reader hands over.
+        """
+        after = self.after
+        if events and after is not None and events[0].id <= after:
+            events = [event for event in events if after < event.id]
+        if self.accepts is not accept_every_event:
+            events = [event for event in events if self.accepts(event)]
+        return events
+
+    def offer_encoded(self, runs: list[EncodedChanges]) -> None:
+        """Queue backlog changes that a catch-up reader has filtered and encoded already."""
+        pending, arrivals = self._pending, self._arrivals
+        for run in runs:
+            pending[next(arrivals)] = run
+            self._allowance += 1
+            self._encoded_extra += len(run.parts) - 1
+        if runs:
+            self._ready.set()
 
     def _append(self, item: Item) -> None:
         slot = next(self._arrivals)
@@ -256,6 +293,8 @@ class Subscription:
         return accepted, skip_through
 
     def _take_pending(self, limit: int | None) -> list[Item]:
+        if self._encoded_extra and limit is not None:
+            limit = self._items_within(limit)
         if limit is None or limit >= len(self._pending):
             batch = list(self._pending.values())
             self._pending.clear()
@@ -267,8 +306,21 @@ class Subscription:
                 # Rows whose pending change was just taken can no longer merge.
                 self._slot_of_row = {identity: slot for identity, slot in self._slot_of_row.items()
                                      if slot in self._pending}
+        if self._encoded_extra:
+            self._encoded_extra -= sum(len(item.parts) - 1 for item in batch
+                                       if isinstance(item, EncodedChanges))
         self._allowance = max(0, self._allowance - len(batch))
         return batch
+
+    def _items_within(self, limit: int) -> int:
+        """Return how many of the first pending items hold at most `limit` changes, and at least one."""
+        count = changes = 0
+        for item in self._pending.values():
+            changes += len(item.parts) if isinstance(item, EncodedChanges) else 1
+            if changes > limit and count:
+                break
+            count += 1
+        return count
 
 
 def _single_image(event: ChangeEvent, image: dict[str, Any]) -> ChangeEvent:

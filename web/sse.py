@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from cdc.events import ChangeEvent
 from cdc.hub import Item, Notice, accept_every_event
+from cdc.subscription import EncodedChanges
 from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.send_watch import WatchedEventSourceResponse
@@ -55,7 +56,7 @@ async def stream_events(request: Request) -> Response:
             status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     subscription, reset = await state.stream.open(
-        stream_request.after, stream_request.accepts, stream_request.coalesce
+        stream_request.after, stream_request.accepts, stream_request.coalesce, change_sse_frame
     )
 
     async def events() -> AsyncIterator[ServerSentEvent | bytes]:
@@ -72,7 +73,11 @@ async def stream_events(request: Request) -> Response:
             # and at most MAX_BATCH of them, so a lagging client costs little memory.
             shared = stream_request.accepts is accept_every_event and not stream_request.coalesce
             while batch := await subscription.next_batch(MAX_BATCH):
-                data, changes = _BATCHES.frames(batch) if shared else _frames(batch)
+                # A catch-up reader's encoded changes go to this client alone.
+                if shared and not isinstance(batch[0], EncodedChanges):
+                    data, changes = _BATCHES.frames(batch)
+                else:
+                    data, changes = _frames(batch)
                 state.sent[TRANSPORT] += changes
                 yield data
             if subscription.closed_reason is not None:
@@ -100,8 +105,13 @@ async def _no_events() -> AsyncIterator[bytes]:
 
 def _frames(batch: list[Item]) -> tuple[bytes, int]:
     """Return the SSE frames of a batch joined, and how many change events it has."""
-    return (b"".join(_frame(item) for item in batch),
-            sum(isinstance(item, ChangeEvent) for item in batch))
+    changes = 0
+    for item in batch:
+        if isinstance(item, ChangeEvent):
+            changes += 1
+        elif isinstance(item, EncodedChanges):
+            changes += len(item.parts)
+    return b"".join(_frame(item) for item in batch), changes
 
 
 class _BatchFrames:
@@ -139,6 +149,8 @@ def _frame(item: Item) -> bytes:
     """Return the SSE frame of one item. JSON text never contains a raw line break."""
     if isinstance(item, ChangeEvent):
         return change_sse_frame(item)
+    if isinstance(item, EncodedChanges):
+        return b"".join(item.parts)
     return f"event: {item.kind}\ndata: {notice_to_json(item)}\n\n".encode()
 
 

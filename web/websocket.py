@@ -10,7 +10,8 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from cdc.events import ChangeEvent
-from cdc.hub import Item, Subscription
+from cdc.hub import Item, Notice, Subscription
+from cdc.subscription import EncodedChanges
 from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.security import origin_allowed
@@ -52,7 +53,7 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER, f"Over the limit of {state.slots.limit} streams")
         return
     subscription, reset = await state.stream.open(
-        stream_request.after, stream_request.accepts, stream_request.coalesce
+        stream_request.after, stream_request.accepts, stream_request.coalesce, change_ws_message
     )
     try:
         if reset is not None:
@@ -102,6 +103,11 @@ async def _send_items(
         if not batch:
             return
         for item in batch:
+            if isinstance(item, EncodedChanges):
+                for message in item.parts:
+                    await websocket.send_text(message)
+                sent[TRANSPORT] += len(item.parts)
+                continue
             await websocket.send_text(_to_message(item))
             if isinstance(item, ChangeEvent):
                 sent[TRANSPORT] += 1
@@ -129,7 +135,7 @@ def _reply_to(text: str) -> dict[str, str]:
     return {"type": "error", "message": 'Unknown message; the only accepted one is {"type": "ping"}.'}
 
 
-def _to_message(item: Item) -> str:
+def _to_message(item: ChangeEvent | Notice) -> str:
     if isinstance(item, ChangeEvent):
         return change_ws_message(item)
     return dumps({"type": item.kind, **item.data})

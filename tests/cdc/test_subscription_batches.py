@@ -7,7 +7,7 @@ import itertools
 
 from cdc.events import ChangeEvent, Operation
 from cdc.position import BinlogPosition, EventId
-from cdc.subscription import Subscription
+from cdc.subscription import EncodedChanges, Subscription
 
 _offsets = itertools.count(1)
 
@@ -96,3 +96,24 @@ def test_backlog_run_before_after_skipped() -> None:
     subscription.after = events[-1].id
     subscription.offer_backlog(events)
     assert subscription.pending_count == 0
+
+
+def test_encoded_runs_batch_by_changes() -> None:
+    subscription = Subscription(1, lambda event: True, max_pending=5)
+    runs = [EncodedChanges([b"a"] * size) for size in (3, 2, 4, 9, 1)]
+    subscription.offer_encoded(runs)
+    assert subscription.pending_count == 19
+
+    async def take_all() -> list[list[object]]:
+        batches = []
+        while subscription.pending_count:
+            batches.append(await subscription.next_batch(5))
+        return batches
+
+    batches = asyncio.run(take_all())
+    # At most five changes a batch, except a run larger than that, which goes alone.
+    assert batches == [runs[:2], runs[2:3], runs[3:4], runs[4:]]
+    assert subscription.pending_count == 0
+    # Runs are backlog, so they never made the subscription too slow.
+    assert all(subscription.offer(update(row_id, 1)) for row_id in range(5))
+    assert not subscription.offer(update(9, 1))
