@@ -29,9 +29,12 @@ logger = logging.getLogger(__name__)
 
 # Seconds a catch-up reader waits before looking at its client's queue again.
 PACE_WAIT_S = 0.01
-# Encoded changes per queued item: about 100 KB of task changes, which a
-# sender writes at once.
+# Encoded changes per queued item, at most: about 100 KB of task changes,
+# which a sender writes at once.
 ENCODED_RUN = 256
+# The reader thread joins its encoded changes once it has this many, so that
+# the loop joins and frees only the few read since.
+JOIN_AT = 64
 
 
 class CatchUp:
@@ -141,10 +144,12 @@ class _PacedSink:
     the client's queue together reach its limit, so a slow client slows its
     own catch-up instead of filling memory.
 
-    When the subscription has an encoder and does not coalesce, this thread
-    also filters and encodes the changes, and the run holds only their wire
-    forms. The event loop and this thread share one GIL, and the loop then
-    has nothing left to do per change but write it.
+    When the subscription has a wire format and does not coalesce, this
+    thread also filters and encodes the changes and joins them into
+    EncodedChanges. The event loop and this thread share one GIL, so the loop
+    is left with little more than one write for each run of changes. The
+    change objects are also freed on the thread that made them, whose CPU
+    cache is likely to still contain them.
     """
 
     def __init__(
@@ -162,11 +167,14 @@ class _PacedSink:
         self._on_progress = on_progress
         self._on_state = on_state
         self._subscription = subscription
-        self._encode = None if subscription.coalesce else subscription.encode
+        self._wire = None if subscription.coalesce else subscription.wire_format
         self._stop = stop
         self._lock = threading.Lock()
-        # The run: change events, or with an encoder their wire forms.
+        # The run: change events, or with a wire format the joined runs and
+        # the encoded changes not joined yet.
         self._events: list[ChangeEvent] = []
+        self._runs: list[EncodedChanges] = []
+        self._run_changes = 0
         self._parts: list[Any] = []
         self._position: BinlogPosition | None = None
         # True while a hand-over of the run is scheduled on the loop.
@@ -176,10 +184,10 @@ class _PacedSink:
         # Reading the lengths from this thread is a benign race, because it
         # only decides how long to wait.
         limit = self._subscription.max_pending
-        while (self._subscription.pending_count + len(self._events) + len(self._parts) >= limit
+        while (self._subscription.pending_count + self._waiting() >= limit
                and not self._stop.is_set()):
             self._stop.wait(PACE_WAIT_S)
-        if self._encode is None:
+        if self._wire is None:
             self._add(events, [], end)
         else:
             self._add([], self._encoded(events), end)
@@ -187,10 +195,14 @@ class _PacedSink:
     def progress(self, position: BinlogPosition) -> None:
         self._add([], [], position)
 
+    def _waiting(self) -> int:
+        """Return how many changes wait here for the loop."""
+        return len(self._events) + self._run_changes + len(self._parts)
+
     def _encoded(self, events: list[ChangeEvent]) -> list[Any]:
         """Return the wire forms of the events the subscription takes."""
-        encode = self._encode
-        assert encode is not None
+        assert self._wire is not None
+        encode = self._wire.encode
         return [encode(event) for event in self._subscription.backlog_accepted(events)]
 
     def _add(self, events: list[ChangeEvent], parts: list[Any], position: BinlogPosition) -> None:
@@ -198,6 +210,8 @@ class _PacedSink:
         with self._lock:
             self._events += events
             self._parts += parts
+            if len(self._parts) >= JOIN_AT:
+                self._join_parts()
             self._position = position
             if self._scheduled:
                 return
@@ -207,17 +221,29 @@ class _PacedSink:
     def reader_state(self, state: str, message: str) -> None:
         self._on_state(state, message)
 
+    def _join_parts(self) -> None:
+        """Join the encoded changes into runs of at most ENCODED_RUN. Call with the lock held."""
+        assert self._wire is not None
+        parts, join = self._parts, self._wire.join
+        for start in range(0, len(parts), ENCODED_RUN):
+            chunk = parts[start:start + ENCODED_RUN]
+            self._runs.append(EncodedChanges(join(chunk), len(chunk)))
+        self._run_changes += len(parts)
+        self._parts = []
+
     def _hand_over(self) -> None:
         with self._lock:
+            if self._parts:
+                # Fewer than JOIN_AT changes, read since the thread last joined.
+                self._join_parts()
             events, self._events = self._events, []
-            parts, self._parts = self._parts, []
+            runs, self._runs = self._runs, []
+            self._run_changes = 0
             position, self._scheduled = self._position, False
         if position is None:
             return
         try:
-            if events or parts:
-                runs = [EncodedChanges(parts[start:start + ENCODED_RUN])
-                        for start in range(0, len(parts), ENCODED_RUN)]
+            if events or runs:
                 self._on_transaction(events, runs, position)
             else:
                 self._on_progress(position)

@@ -18,7 +18,7 @@ from cdc.reader import BinlogReader, ReaderSettings
 from cdc.refused import BinlogRefused
 from cdc.server import ServerInfo, binlog_files, current_position, server_fingerprint
 from cdc.snapshot import Snapshot, take_snapshot
-from cdc.subscription import Encoder
+from cdc.subscription import WireFormat
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +113,15 @@ class ChangeStream:
 
     async def open(
         self, after: EventId | None, accepts: EventFilter, coalesce: bool = False,
-        encode: Encoder | None = None,
+        wire_format: WireFormat | None = None,
     ) -> tuple[Subscription, Notice | None]:
         """Subscribe after an id: from the buffer, from the binlog, or else from now.
 
         The second value is a `reset` notice when the id cannot be resumed (the
         binlog was purged, or the id belongs to another server). The client must
         then reload its snapshot; the subscription starts from now. A sender
-        that takes EncodedChanges passes its transport's encoder, with which a
-        catch-up reader encodes the changes it reads.
+        that takes EncodedChanges passes its transport's wire format, in which
+        a catch-up reader encodes the changes it reads.
         """
         hub = self.hub
         try:
@@ -137,7 +137,7 @@ class ChangeStream:
             )
             return self._reset(purged, accepts, coalesce)
         subscription = hub.new_subscription(accepts, coalesce)
-        subscription.encode = encode
+        subscription.wire_format = wire_format
         asyncio.get_running_loop().create_task(self._catch_up(subscription, after))
         return subscription, None
 

@@ -32,21 +32,31 @@ class Notice:
 
 
 @dataclass(frozen=True)
-class EncodedChanges:
-    """Change events already in their wire form, one part each, queued as one item.
+class WireFormat:
+    """A transport's encoding: of one change event, and of a run of encoded events as one piece.
 
-    A catch-up reader encodes its changes with the subscription's `encode` on
-    its own thread, so the event loop only has to write them.
+    Catch-up readers call both on their own threads, so they must be safe to
+    call from any thread.
     """
 
-    parts: list[Any]
+    encode: Callable[[ChangeEvent], Any]
+    join: Callable[[list[Any]], Any]
+
+
+@dataclass(frozen=True)
+class EncodedChanges:
+    """A run of change events already encoded and joined by a WireFormat, queued as one item.
+
+    A catch-up reader encodes its changes on its own thread, so the event
+    loop only has to write them.
+    """
+
+    wire: Any
+    count: int
 
 
 Item = Union[ChangeEvent, Notice, EncodedChanges]
 EventFilter = Callable[[ChangeEvent], bool]
-# Turns a change event into its wire form for one transport. Catch-up readers
-# call it on their own threads, so it must be safe to call from any thread.
-Encoder = Callable[[ChangeEvent], Any]
 
 
 def accept_every_event(event: ChangeEvent) -> bool:
@@ -67,8 +77,8 @@ class Subscription:
     accepts: EventFilter
     max_pending: int
     coalesce: bool = False
-    # The transport's encoder, for a sender that can take EncodedChanges.
-    encode: Encoder | None = None
+    # The transport's encoding, for a sender that can take EncodedChanges.
+    wire_format: WireFormat | None = None
     # Change events with an id up to this one were already delivered or skipped.
     after: EventId | None = None
     closed_reason: str | None = None
@@ -173,7 +183,7 @@ class Subscription:
         for run in runs:
             pending[next(arrivals)] = run
             self._allowance += 1
-            self._encoded_extra += len(run.parts) - 1
+            self._encoded_extra += run.count - 1
         if runs:
             self._ready.set()
 
@@ -307,16 +317,16 @@ class Subscription:
                 self._slot_of_row = {identity: slot for identity, slot in self._slot_of_row.items()
                                      if slot in self._pending}
         if self._encoded_extra:
-            self._encoded_extra -= sum(len(item.parts) - 1 for item in batch
+            self._encoded_extra -= sum(item.count - 1 for item in batch
                                        if isinstance(item, EncodedChanges))
         self._allowance = max(0, self._allowance - len(batch))
         return batch
 
     def _items_within(self, limit: int) -> int:
-        """Return how many of the first pending items hold at most `limit` changes, and at least one."""
+        """Return how many of the first pending items contain at most `limit` changes, and at least one."""
         count = changes = 0
         for item in self._pending.values():
-            changes += len(item.parts) if isinstance(item, EncodedChanges) else 1
+            changes += item.count if isinstance(item, EncodedChanges) else 1
             if changes > limit and count:
                 break
             count += 1

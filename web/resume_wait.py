@@ -13,7 +13,7 @@ import logging
 from cdc.hub import EventFilter, Notice, Subscription
 from cdc.position import EventId
 from cdc.stream import ChangeStream, StreamSettings
-from cdc.subscription import Encoder
+from cdc.subscription import WireFormat
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class WaitingChangeStream(ChangeStream):
 
     async def open(
         self, after: EventId | None, accepts: EventFilter, coalesce: bool = False,
-        encode: Encoder | None = None,
+        wire_format: WireFormat | None = None,
     ) -> tuple[Subscription, Notice | None]:
         hub = self.hub
         if (
@@ -42,4 +42,4 @@ class WaitingChangeStream(ChangeStream):
                 # The hub then sends a reset, as for any id it did not issue.
                 logger.info("resume id still ahead of the reader after=%s position=%s "
                             "waited_s=%s", after, hub.position, self._wait_s)
-        return await super().open(after, accepts, coalesce, encode)
+        return await super().open(after, accepts, coalesce, wire_format)

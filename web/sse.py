@@ -16,7 +16,7 @@ from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.send_watch import WatchedEventSourceResponse
 from web.state import app_state
-from web.wire import change_sse_frame, dumps, notice_to_json
+from web.wire import SSE_WIRE, change_sse_frame, dumps, notice_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def stream_events(request: Request) -> Response:
             status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     subscription, reset = await state.stream.open(
-        stream_request.after, stream_request.accepts, stream_request.coalesce, change_sse_frame
+        stream_request.after, stream_request.accepts, stream_request.coalesce, SSE_WIRE
     )
 
     async def events() -> AsyncIterator[ServerSentEvent | bytes]:
@@ -110,7 +110,7 @@ def _frames(batch: list[Item]) -> tuple[bytes, int]:
         if isinstance(item, ChangeEvent):
             changes += 1
         elif isinstance(item, EncodedChanges):
-            changes += len(item.parts)
+            changes += item.count
     return b"".join(_frame(item) for item in batch), changes
 
 
@@ -150,7 +150,8 @@ def _frame(item: Item) -> bytes:
     if isinstance(item, ChangeEvent):
         return change_sse_frame(item)
     if isinstance(item, EncodedChanges):
-        return b"".join(item.parts)
+        wire: bytes = item.wire
+        return wire
     return f"event: {item.kind}\ndata: {notice_to_json(item)}\n\n".encode()
 
 

@@ -16,7 +16,7 @@ from web.limits import MAX_BATCH
 from web.params import InvalidParameter, parse_stream_request
 from web.security import origin_allowed
 from web.state import app_state
-from web.wire import change_ws_message, dumps
+from web.wire import WEBSOCKET_WIRE, change_ws_message, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ async def stream_websocket(websocket: WebSocket) -> None:
         await websocket.close(TRY_AGAIN_LATER, f"Over the limit of {state.slots.limit} streams")
         return
     subscription, reset = await state.stream.open(
-        stream_request.after, stream_request.accepts, stream_request.coalesce, change_ws_message
+        stream_request.after, stream_request.accepts, stream_request.coalesce,
+        WEBSOCKET_WIRE,
     )
     try:
         if reset is not None:
@@ -104,9 +105,9 @@ async def _send_items(
             return
         for item in batch:
             if isinstance(item, EncodedChanges):
-                for message in item.parts:
+                for message in item.wire:
                     await websocket.send_text(message)
-                sent[TRANSPORT] += len(item.parts)
+                sent[TRANSPORT] += item.count
                 continue
             await websocket.send_text(_to_message(item))
             if isinstance(item, ChangeEvent):

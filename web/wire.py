@@ -8,6 +8,7 @@ import orjson
 
 from cdc.events import ChangeEvent
 from cdc.hub import Notice
+from cdc.subscription import WireFormat
 
 
 def change_to_dict(event: ChangeEvent, id_text: str | None = None) -> dict[str, Any]:
@@ -86,3 +87,8 @@ def change_ws_message(event: ChangeEvent) -> str:
 
 def notice_to_json(notice: Notice) -> str:
     return dumps(notice.data)
+
+
+# A run of SSE frames is written as one piece, and WebSocket messages are sent one by one.
+SSE_WIRE = WireFormat(change_sse_frame, b"".join)
+WEBSOCKET_WIRE = WireFormat(change_ws_message, list)

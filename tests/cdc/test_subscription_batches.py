@@ -100,7 +100,7 @@ def test_backlog_run_before_after_skipped() -> None:
 
 def test_encoded_runs_batch_by_changes() -> None:
     subscription = Subscription(1, lambda event: True, max_pending=5)
-    runs = [EncodedChanges([b"a"] * size) for size in (3, 2, 4, 9, 1)]
+    runs = [EncodedChanges(b"a" * size, size) for size in (3, 2, 4, 9, 1)]
     subscription.offer_encoded(runs)
     assert subscription.pending_count == 19
 
