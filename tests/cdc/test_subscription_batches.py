@@ -22,19 +22,25 @@ def update(row_id: int, value: int) -> ChangeEvent:
     )
 
 
+def take_batches(subscription: Subscription, limit: int) -> list[list[object]]:
+    """Return the batches of at most limit changes that empty the subscription."""
+
+    async def take_all() -> list[list[object]]:
+        batches = []
+        while subscription.pending_count:
+            batches.append(await subscription.next_batch(limit))
+        return batches
+
+    return asyncio.run(take_all())
+
+
 def test_limited_batches_return_every_item_in_order() -> None:
     subscription = Subscription(1, lambda event: True, max_pending=100)
     events = [update(row_id, 1) for row_id in range(10)]
     for event in events:
         assert subscription.offer(event)
 
-    async def take_all() -> list[list[object]]:
-        batches = []
-        while subscription.pending_count:
-            batches.append(await subscription.next_batch(4))
-        return batches
-
-    batches = asyncio.run(take_all())
+    batches = take_batches(subscription, 4)
     assert [len(batch) for batch in batches] == [4, 4, 2]
     assert [item for batch in batches for item in batch] == events
 
@@ -104,13 +110,7 @@ def test_encoded_runs_batch_by_changes() -> None:
     subscription.offer_encoded(runs)
     assert subscription.pending_count == 19
 
-    async def take_all() -> list[list[object]]:
-        batches = []
-        while subscription.pending_count:
-            batches.append(await subscription.next_batch(5))
-        return batches
-
-    batches = asyncio.run(take_all())
+    batches = take_batches(subscription, 5)
     # At most five changes a batch, except a run larger than that, which goes alone.
     assert batches == [runs[:2], runs[2:3], runs[3:4], runs[4:]]
     assert subscription.pending_count == 0
