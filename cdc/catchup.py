@@ -19,7 +19,7 @@ from typing import Any
 
 from cdc.errors import PositionUnavailable, SnapshotFailed
 from cdc.events import ChangeEvent
-from cdc.hub import ChangeHub, ResumeUnavailable, Subscription
+from cdc.hub import ChangeHub, Notice, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink, call_soon_or_drop
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
@@ -81,17 +81,35 @@ class CatchUp:
         except PositionUnavailable as error:
             logger.warning("catch-up position unreadable subscriber=%s after=%s error=%s",
                            self._subscription.number, self._after, error)
-            self._loop.call_soon_threadsafe(
-                self._subscription.close,
-                f"Cannot resume after {self._after}: {error}. Resume with an id this server "
-                "sent, or take a new snapshot.",
-            )
+            self._loop.call_soon_threadsafe(self._reset_to_now, error)
         except Exception:
             logger.exception("catch-up reader failed subscriber=%s", self._subscription.number)
             self._loop.call_soon_threadsafe(
                 self._subscription.close,
                 "reading the binlog for this resume failed; reconnect to try again",
             )
+
+    def _reset_to_now(self, error: PositionUnavailable) -> None:
+        """Send a reset and go on from now, as the hub does for an id it did not issue.
+
+        Closing the stream instead would make the client reconnect with the
+        same id, and fail the same way, again and again.
+        """
+        subscription = self._subscription
+        if self._stop.is_set() or subscription.closed_reason is not None:
+            return
+        self.stop()
+        subscription.offer(Notice("reset", {
+            "reason": "unknown",
+            "message": f"Event id {self._after} names no transaction start that the server can "
+                       f"read ({str(error).rstrip('.')}). The stream continues from now, so "
+                       "reload the snapshot.",
+            "last_event_id": str(self._hub.last_id),
+        }), backlog=True)
+        subscription.after = None
+        self._hub.attach(subscription, None)
+        logger.info("catch-up reset to now subscriber=%s after=%s", subscription.number,
+                    self._after)
 
     def _on_state(self, state: str, message: str) -> None:
         # Runs on the reader thread, which is fine because logging is thread-safe.
