@@ -74,6 +74,8 @@ class Tail:
         self.client = client
         self.last_id = settings.since
         self._connected_before = False
+        # True once the current stream has sent a change or a reset.
+        self._delivered = False
         self._reader_state: str | None = None
         self._handlers: dict[str, Callable[[SseEvent], None]] = {
             "change": self._on_change, "status": self._on_status,
@@ -109,12 +111,19 @@ class Tail:
         with self.client.stream("GET", self.settings.events_url, params=self.settings.query(),
                                 headers=headers) as response:
             _check_response(response)
-            backoff.reset()
             self._announce_connection()
-            for event in parse_events(response.iter_lines()):
-                handler = self._handlers.get(event.event)
-                if handler is not None:
-                    handler(event)
+            opened = time.monotonic()
+            self._delivered = False
+            try:
+                for event in parse_events(response.iter_lines()):
+                    handler = self._handlers.get(event.event)
+                    if handler is not None:
+                        handler(event)
+            finally:
+                # Streams that the server keeps ending at once get ever
+                # longer delays, as connections that fail do.
+                if self._delivered or time.monotonic() - opened >= MAX_DELAY_S:
+                    backoff.reset()
 
     def _announce_connection(self) -> None:
         if not self._connected_before:
@@ -141,6 +150,7 @@ class Tail:
                                 f"{event.data[:80]}")
             return
         self.output.change(change)
+        self._delivered = True
         new_id = event.id or change.get("id")
         if new_id:
             self.last_id = str(new_id)
@@ -159,6 +169,7 @@ class Tail:
             "Changes made since then may be missing; continuing from now."
         )
         self.last_id = str(reset.get("last_event_id") or event.id or "") or None
+        self._delivered = True
 
     def _on_closed(self, event: SseEvent) -> None:
         closed = _json_object(event) or {}

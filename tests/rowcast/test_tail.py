@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import pymysql
 import pytest
+import uvicorn
 
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
@@ -327,6 +328,32 @@ def test_unreachable_server_keeps_retrying(
         assert " update robots.task Task_ID=3 " in tail.lines(1)[0]
     finally:
         app.stop()
+
+
+async def closing_stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Respond to every request with a stream that the server ends at once, with no change."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")]})
+    await send({"type": "http.response.body",
+                "body": b'event: closed\ndata: {"reason": "ended at once"}\n\n'})
+
+
+def test_streams_ended_at_once_back_off(tails: Callable[..., TailProcess]) -> None:
+    port = free_port()
+    config = uvicorn.Config(closing_stream, host="127.0.0.1", port=port, log_config=None,
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        tail = tails(f"http://127.0.0.1:{port}")
+        tail.message(r"ended at once\. Reconnecting in 2\.0 s \(attempt 3\)…$")
+    finally:
+        server.should_exit = True
+        thread.join(WAIT_S)
+    delays = [line for line in tail.err if "Reconnecting in" in line]
+    assert "in 0.5 s (attempt 1)" in delays[0]
+    assert "in 1.0 s (attempt 2)" in delays[1]
 
 
 def test_bad_op_exits_with_status_2(app: RunningApp, tails: Callable[..., TailProcess]) -> None:
