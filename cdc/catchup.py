@@ -23,6 +23,7 @@ from cdc.hub import ChangeHub, Notice, ResumeUnavailable, Subscription
 from cdc.loop_sink import LoopSink, call_soon_or_drop
 from cdc.position import BinlogPosition, EventId
 from cdc.reader import BinlogReader, ReaderSettings
+from cdc.refused import BinlogRefused
 from cdc.subscription import EncodedChanges
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,17 @@ class CatchUp:
         except PositionUnavailable as error:
             logger.warning("catch-up position unreadable subscriber=%s after=%s error=%s",
                            self._subscription.number, self._after, error)
-            self._loop.call_soon_threadsafe(self._reset_to_now, error)
+            self._loop.call_soon_threadsafe(
+                self._reset_to_now, "unknown",
+                f"Event id {self._after} names no transaction start that the server can read "
+                f"({str(error).rstrip('.')}).",
+            )
+        except BinlogRefused as error:
+            logger.warning("catch-up binlog refused subscriber=%s after=%s error=%s",
+                           self._subscription.number, self._after, error)
+            self._loop.call_soon_threadsafe(
+                self._reset_to_now, "refused", f"Cannot resume after {self._after}: {error}"
+            )
         except Exception:
             logger.exception("catch-up reader failed subscriber=%s", self._subscription.number)
             self._loop.call_soon_threadsafe(
@@ -89,7 +100,7 @@ class CatchUp:
                 "reading the binlog for this resume failed; reconnect to try again",
             )
 
-    def _reset_to_now(self, error: PositionUnavailable) -> None:
+    def _reset_to_now(self, reason: str, message: str) -> None:
         """Send a reset and go on from now, as the hub does for an id it did not issue.
 
         Closing the stream instead would make the client reconnect with the
@@ -100,16 +111,14 @@ class CatchUp:
             return
         self.stop()
         subscription.offer(Notice("reset", {
-            "reason": "unknown",
-            "message": f"Event id {self._after} names no transaction start that the server can "
-                       f"read ({str(error).rstrip('.')}). The stream continues from now, so "
-                       "reload the snapshot.",
+            "reason": reason,
+            "message": f"{message} The stream continues from now, so reload the snapshot.",
             "last_event_id": str(self._hub.last_id),
         }), backlog=True)
         subscription.after = None
         self._hub.attach(subscription, None)
-        logger.info("catch-up reset to now subscriber=%s after=%s", subscription.number,
-                    self._after)
+        logger.info("catch-up reset to now subscriber=%s after=%s reason=%s",
+                    subscription.number, self._after, reason)
 
     def _on_state(self, state: str, message: str) -> None:
         # Runs on the reader thread, which is fine because logging is thread-safe.

@@ -117,27 +117,40 @@ def test_purged_binlog_gets_reset(
     assert names(after_reset) == ["write 50"]
 
 
-def shifted_offset(event_id: str) -> str:
-    """Return the id with its binlog offset one byte further: well formed, but never issued."""
-    source, sequence, offset, row = event_id.split("-")
+def shifted_offset(change: dict[str, Any], root: pymysql.Connection) -> str:
+    """Return the change's id with its binlog offset one byte further: well formed, but never issued."""
+    source, sequence, offset, row = change["id"].split("-")
     return f"{source}-{sequence}-{int(offset) + 1:012d}-{row}"
 
 
-def inside_first_event(event_id: str) -> str:
-    """Return an id of the same server and file at offset 100, inside the binlog's first event."""
-    source, sequence, _, _ = event_id.split("-")
+def inside_first_event(change: dict[str, Any], root: pymysql.Connection) -> str:
+    """Return an id of the change's server and file at offset 100, inside the binlog's first event."""
+    source, sequence, _, _ = change["id"].split("-")
     return f"{source}-{sequence}-{100:012d}-{1:010d}"
 
 
-@pytest.mark.parametrize("unissued_id", [shifted_offset, inside_first_event])
+def at_row_event(change: dict[str, Any], root: pymysql.Connection) -> str:
+    """Return an id at the row event of the change's transaction, so that reading starts after its table map."""
+    source, sequence, offset, row = change["id"].split("-")
+    with root.cursor() as cursor:
+        cursor.execute(f"SHOW BINLOG EVENTS IN '{change['source']['file']}' FROM {int(offset)}")
+        events = cursor.fetchall()
+    position = next(event[1] for event in events if event[2].startswith("Update_rows"))
+    return f"{source}-{sequence}-{position:012d}-{row}"
+
+
+@pytest.mark.parametrize(("unissued_id", "reason"), [
+    (shifted_offset, "unknown"), (inside_first_event, "unknown"), (at_row_event, "refused"),
+])
 def test_unreadable_resume_position_gets_reset(
     mysql_server: PrivateServer, reader_settings: ConnectionSettings,
-    seeded_tasks: pymysql.Connection, unissued_id: Callable[[str], str],
+    seeded_tasks: pymysql.Connection, unissued_id: Callable[[dict[str, Any], pymysql.Connection], str],
+    reason: str,
 ) -> None:
     app = start_app(reader_settings, hub=HubSettings(buffer_events=2))
     try:
         old = watch_updates(app.base_url, mysql_server, 5)
-        bad_id = unissued_id(old[0]["id"])
+        bad_id = unissued_id(old[0], seeded_tasks)
         # More streams than the app has catch-up readers, all kept open, so a
         # reader that kept its slot after the reset would block the last ones.
         clients = [SseClient(f"{app.base_url}/events?last_event_id={bad_id}") for _ in range(6)]
@@ -149,7 +162,7 @@ def test_unreadable_resume_position_gets_reset(
     finally:
         app.stop()
     for reset in resets:
-        assert reset.data["reason"] == "unknown"
+        assert reset.data["reason"] == reason
         assert bad_id in reset.data["message"]
         assert "reload the snapshot" in reset.data["message"]
         assert ".." not in reset.data["message"]
