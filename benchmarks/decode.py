@@ -160,6 +160,7 @@ def _figures(rates: dict[str, list[float]], skipped: dict[str, str]) -> list[Fig
     for name, label in labels.items():
         if name in rates:
             figures.append(Figure(SECTION, label, "rows/s", Summary.of(rates[name])))
+            figures.append(Figure(SECTION, f"b/{name}", "", ratios("reader", name), 2))
         else:
             figures.append(Figure(SECTION, label, "rows/s", note=skipped[name]))
     return figures

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import decode
 from benchmarks.results import Figure, Summary
 from rowcast.paths import PROJECT_ROOT
 from rowcast.private_server import find_server_binary
@@ -75,3 +76,16 @@ def test_quick_figures_are_not_judged() -> None:
     assert unjudged.met is None
     assert unjudged.met_text() == ""
     assert "≥ 4.00" in unjudged.note
+
+
+def test_decode_ratios_to_other_readers() -> None:
+    rates = {"raw": [10.0, 10.0], "reader": [60.0, 80.0], "server": [50.0, 70.0],
+             "mariadb-binlog": [120.0, 100.0]}
+    figures = {figure.name: figure for figure in
+               decode._figures(rates, {"zongji": "skipped: --no-node"})}
+    # Each repeat's ratio, paired within the repeat: 0.5 and 0.8.
+    summary = figures["b/mariadb-binlog"].summary
+    assert summary is not None
+    assert (summary.low, summary.high) == (0.5, 0.8)
+    assert "b/zongji" not in figures
+    assert figures["Node @vlasky/zongji, every value touched"].note == "skipped: --no-node"
