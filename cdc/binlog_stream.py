@@ -76,10 +76,11 @@ class StreamOptions:
 def _connect_with_read_buffer(**kwargs: Any) -> pymysql.Connection:
     """Connect as pymysql.connect does, with a read buffer of READ_BUFFER_BYTES.
 
-    PyMySQL reads through a buffer of 8 KiB, so a reader thread makes a
-    system call, and gives up the GIL, every few dozen rows. Each time the
-    event loop may take the GIL, and the reader waits to get it back. The
-    buffer is replaced after connecting. Until the dump starts, the server
+    PyMySQL reads through a buffer of Python's default size, 8 KiB on
+    Python 3.11, so a reader thread makes a system call, and gives up the
+    GIL, every few dozen rows. Each time the event loop may take the GIL,
+    and the reader waits to get it back. The buffer is replaced after
+    connecting. Until the dump starts, the server
     only replies to requests, so the small buffer contains no unread bytes.
     """
     connection = pymysql.connect(**kwargs)

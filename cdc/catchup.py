@@ -88,7 +88,8 @@ class CatchUp:
                 f"({str(error).rstrip('.')}).",
             )
         except BinlogRefused as error:
-            logger.warning("catch-up binlog refused subscriber=%s after=%s error=%s",
+            logger.warning("catch-up reader stopped at unsupported binlog content "
+                           "subscriber=%s after=%s error=%s",
                            self._subscription.number, self._after, error)
             self._loop.call_soon_threadsafe(
                 self._reset_to_now, "refused", f"Cannot resume after {self._after}: {error}"

@@ -114,6 +114,6 @@ def test_encoded_runs_batch_by_changes() -> None:
     # At most five changes a batch, except a run larger than that, which goes alone.
     assert batches == [runs[:2], runs[2:3], runs[3:4], runs[4:]]
     assert subscription.pending_count == 0
-    # Runs are backlog, so they never made the subscription too slow.
+    # Runs are backlog, so they do not count toward max_pending.
     assert all(subscription.offer(update(row_id, 1)) for row_id in range(5))
     assert not subscription.offer(update(9, 1))

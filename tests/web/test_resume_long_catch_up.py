@@ -19,7 +19,7 @@ from cdc.catchup import ENCODED_RUN
 from cdc.connection import ConnectionSettings
 from cdc.hub import HubSettings
 
-# More changes than one encoded run holds, in one transaction.
+# More changes than one encoded run contains, in one transaction.
 BIG_TRANSACTION = ENCODED_RUN * 2 + 17
 RENAMES = 150
 # Far fewer than a resume replays, so the catch-up reader waits for the client.
